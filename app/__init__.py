@@ -1,0 +1,99 @@
+"""Castor: an OS imaging server. The app factory lives here."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from flask import Flask, redirect, url_for
+
+from app import auth, htmx
+from app.config import load_config
+from app.extensions import csrf, db, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each feature is a module (or package) exposing a blueprint named `bp`.
+BLUEPRINTS = (
+    "app.auth",
+    "app.images.views",
+    "app.categories",
+    "app.profiles.views",
+    "app.modules.views",
+    "app.computers.views",
+    "app.tasks.views",
+    "app.boot",
+    "app.multicast.views",
+    "app.servers.views",
+    "app.admin",
+    "app.api.images",
+    "app.api.profiles",
+    "app.api.plan",
+    "app.api.client",
+    "app.api.multicast",
+    "app.api.replication",
+    "app.api.tasks",
+    "app.api.openapi",
+)
+
+NAV = (
+    ("Images", "images.search"), ("Modules", "modules.index"), ("Computers", "computers.index"),
+    ("Tasks", "tasks.index"), ("Multicast", "multicast.index"), ("Servers", "servers.index"),
+    ("Categories", "categories.index"), ("Admin", "admin.index"),
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build a Castor app; `config` overrides what the environment gives."""
+    instance_path = Path(os.environ.get("CASTOR_INSTANCE_PATH", ROOT / "instance"))
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path.resolve()),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_config(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    auth.init_app(app)
+
+    for dotted in BLUEPRINTS:
+        module = importlib.import_module(dotted)
+        app.register_blueprint(module.bp)
+        if dotted.startswith("app.api."):
+            # API calls authenticate with tokens or signatures, not a session cookie.
+            csrf.exempt(module.bp)
+
+    from app.filters import register_filters
+
+    register_filters(app)
+
+    @app.context_processor
+    def _navigation():
+        def nav_links() -> list[tuple[str, str]]:
+            user = auth.current_user()
+            links = [(label, endpoint) for label, endpoint in NAV
+                     if endpoint in app.view_functions]
+            if not (user and user.is_admin):
+                links = [link for link in links if link[1] != "admin.index"]
+            return links
+
+        return {"nav_links": nav_links}
+
+    @app.get("/")
+    def home():
+        """Send visitors to the image list."""
+        return redirect(url_for("images.search"))
+
+    @app.get("/healthz", endpoint="health")
+    def health():
+        """Answer load balancers and the run script."""
+        return {"status": "ok"}
+
+    return app

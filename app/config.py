@@ -1,0 +1,46 @@
+"""Configuration read from the environment, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """Return CASTOR_<name> or <name> from the environment, else the default."""
+    return os.environ.get(f"CASTOR_{name}", os.environ.get(name, default))
+
+
+def instance_secret(instance_path: Path) -> str:
+    """Return the secret key kept in the instance folder, creating it on first use."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load_config(instance_path: Path) -> dict:
+    """Build the app configuration from environment variables."""
+    database_url = _env("DATABASE_URL") or f"sqlite:///{instance_path / 'castor.db'}"
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    return {
+        "SECRET_KEY": _env("SECRET_KEY") or instance_secret(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": _env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "STORAGE_PATH": _env("STORAGE_PATH") or str(instance_path / "storage"),
+        "BOOT_FILES_PATH": _env("BOOT_FILES_PATH") or str(instance_path / "boot"),
+        "TFTP_PATH": _env("TFTP_PATH") or str(instance_path / "tftp"),
+        "RQ_QUEUE": _env("RQ_QUEUE", "castor"),
+        "SERVER_URL": _env("SERVER_URL", "http://127.0.0.1:5000"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": (_env("SECURE_COOKIES", "0") == "1"),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_LOGIN_FAILURES": int(_env("MAX_LOGIN_FAILURES", "5")),
+        "LOGIN_LOCKOUT_SECONDS": int(_env("LOGIN_LOCKOUT_SECONDS", "300")),
+    }

@@ -1,0 +1,30 @@
+"""Jinja filters for sizes and times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+
+
+def human_bytes(value: int | None) -> str:
+    """Format a byte count with binary units (1.5 GiB)."""
+    if value is None:
+        return "N/A"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def short_time(value: datetime | None) -> str:
+    """Format a timestamp as 'YYYY-MM-DD HH:MM' UTC, or a dash."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def register_filters(app: Flask) -> None:
+    """Make the filters available to templates."""
+    app.jinja_env.filters["bytes"] = human_bytes
+    app.jinja_env.filters["time"] = short_time

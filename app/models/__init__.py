@@ -1,0 +1,23 @@
+"""All models, importable from one place."""
+
+from app.models.computers import Computer, ComputerGroup, Task
+from app.models.images import Category, History, Image, record_history
+from app.models.jobs import Job
+from app.models.modules import (
+    FileCopyModule,
+    ProfileFileCopy,
+    ProfileScript,
+    ProfileSysprep,
+    ScriptModule,
+    SysprepModule,
+)
+from app.models.profiles import ImageProfile, default_profile_for
+from app.models.servers import ComServer, ReplicationStatus, Setting
+from app.models.users import ApiToken, User
+
+__all__ = [
+    "ApiToken", "Category", "ComServer", "Computer", "ComputerGroup", "FileCopyModule",
+    "History", "Image", "ImageProfile", "Job", "ProfileFileCopy", "ProfileScript",
+    "ProfileSysprep", "ReplicationStatus", "ScriptModule", "Setting", "SysprepModule", "Task",
+    "User", "default_profile_for", "record_history",
+]

@@ -1,0 +1,125 @@
+"""Images, categories and history."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import utcnow
+
+ENVIRONMENTS = ("linux", "winpe")
+IMAGE_TYPES = ("block", "file", "both")
+REPLICATION_MODES = ("global", "all", "none", "selective")
+
+image_categories = Table(
+    "image_category",
+    db.metadata,
+    Column("image_id", ForeignKey("image.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("category.id", ondelete="CASCADE"), primary_key=True),
+)
+
+image_replication_servers = Table(
+    "image_replication_server",
+    db.metadata,
+    Column("image_id", ForeignKey("image.id", ondelete="CASCADE"), primary_key=True),
+    Column("server_id", ForeignKey("com_server.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Category(db.Model):
+    """A global tag that images (and modules) can carry."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Image(db.Model):
+    """A captured (or placeholder) image of one machine's disks."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    environment: Mapped[str] = mapped_column(String(8), default="linux")
+    image_type: Mapped[str] = mapped_column(String(8), default="block")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    protected: Mapped[bool] = mapped_column(default=False)
+    on_demand: Mapped[bool] = mapped_column(default=True)
+    replication_mode: Mapped[str] = mapped_column(String(16), default="global")
+    last_upload_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_upload_at: Mapped[datetime | None] = mapped_column(default=None)
+    size_on_server_bytes: Mapped[int] = mapped_column(default=0)
+    size_on_client_bytes: Mapped[int] = mapped_column(default=0)
+    schema_json: Mapped[str | None] = mapped_column(Text, default=None)
+    schema_status: Mapped[str] = mapped_column(String(16), default="none")
+    schema_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    categories: Mapped[list[Category]] = relationship(secondary=image_categories)
+    replication_servers: Mapped[list[ComServer]] = relationship(  # noqa: F821
+        secondary=image_replication_servers
+    )
+    profiles: Mapped[list[ImageProfile]] = relationship(  # noqa: F821
+        back_populates="image",
+        cascade="all, delete-orphan",
+        order_by="ImageProfile.id",
+    )
+
+    @property
+    def schema(self) -> dict | None:
+        """Return the uploaded schema as a dict, or None before the first upload."""
+        return json.loads(self.schema_json) if self.schema_json else None
+
+    def to_dict(self) -> dict:
+        """Return the image as plain data for the API and history."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "environment": self.environment,
+            "image_type": self.image_type,
+            "enabled": self.enabled,
+            "protected": self.protected,
+            "on_demand": self.on_demand,
+            "replication_mode": self.replication_mode,
+            "last_upload_id": self.last_upload_id,
+            "size_on_server_bytes": self.size_on_server_bytes,
+            "size_on_client_bytes": self.size_on_client_bytes,
+            "schema_status": self.schema_status,
+            "categories": sorted(c.name for c in self.categories),
+        }
+
+
+class History(db.Model):
+    """An audit event: who did what to which object, with the object as JSON."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32), index=True)
+    object_id: Mapped[int] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    data_json: Mapped[str] = mapped_column(Text, default="{}")
+
+    @property
+    def data(self) -> dict:
+        """Return the stored object snapshot."""
+        return json.loads(self.data_json or "{}")
+
+
+def record_history(object_type: str, object_id: int, action: str, data: dict,
+                   username: str | None = None) -> History:
+    """Add an audit row to the session (the caller commits)."""
+    if username is None:
+        from app.auth import current_username
+
+        username = current_username()
+    row = History(object_type=object_type, object_id=object_id, action=action,
+                  username=username, data_json=json.dumps(data, default=str, sort_keys=True))
+    db.session.add(row)
+    return row

@@ -1,0 +1,1 @@
+"""Background jobs run by the RQ worker, each inside a Castor app context."""
