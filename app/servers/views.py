@@ -1,7 +1,7 @@
-"""Com servers and global replication settings."""
+"""Com servers, global replication settings and the image Replication tab."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-bp = Blueprint("servers", __name__, url_prefix="/servers")
+bp = Blueprint("servers", __name__)
