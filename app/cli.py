@@ -160,6 +160,11 @@ def run(host: str, port: int, threads: int) -> None:
     """Serve the web app with a worker beside it; Ctrl-C stops both."""
     from waitress import serve
 
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # A service manager stops us with SIGTERM: clean up the worker and Redis as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _stop)
     app = _app()
     redis_proc = ensure_redis(app)
     password = ensure_admin(app)
