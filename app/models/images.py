@@ -76,23 +76,28 @@ class Image(db.Model):
         return json.loads(self.schema_json) if self.schema_json else None
 
     def to_dict(self) -> dict:
-        """Return the image as plain data for the API and history."""
+        """Return the image as plain data for the API and history (the API's image shape)."""
         return {
             "id": self.id,
             "name": self.name,
             "description": self.description,
             "environment": self.environment,
-            "image_type": self.image_type,
+            "type": self.image_type,
             "enabled": self.enabled,
             "protected": self.protected,
             "on_demand": self.on_demand,
             "replication_mode": self.replication_mode,
-            "last_upload_id": self.last_upload_id,
+            "categories": sorted(c.name for c in self.categories),
             "size_on_server_bytes": self.size_on_server_bytes,
             "size_on_client_bytes": self.size_on_client_bytes,
-            "schema_status": self.schema_status,
-            "categories": sorted(c.name for c in self.categories),
+            "last_upload_at": _iso(self.last_upload_at),
+            "created_at": _iso(self.created_at),
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Format a stored UTC time as ISO 8601 with a Z, or None."""
+    return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
 class History(db.Model):
