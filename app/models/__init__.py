@@ -11,11 +11,13 @@ from app.models.modules import (
     ScriptModule,
     SysprepModule,
 )
+from app.models.multicast import MulticastClient, MulticastPort, MulticastSession
 from app.models.profiles import ImageProfile, default_profile_for
 from app.models.servers import ComServer, ReplicationStatus, Setting
 from app.models.users import ApiToken, User
 
 __all__ = [
+    "MulticastClient", "MulticastPort", "MulticastSession",
     "ApiToken", "Category", "ComServer", "Computer", "ComputerGroup", "FileCopyModule",
     "History", "Image", "ImageProfile", "Job", "ProfileFileCopy", "ProfileScript",
     "ProfileSysprep", "ReplicationStatus", "ScriptModule", "Setting", "SysprepModule", "Task",
