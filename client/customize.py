@@ -1,0 +1,234 @@
+"""Deploy customisation: computer name, sysprep edits, profile scripts and file copies."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from client.mount import FAT_FILESYSTEMS, mounted
+from client.run import ClientError, CommandError, run, run_ok, tail
+
+log = logging.getLogger("castor.client")
+
+UNATTEND_PATHS = (
+    "Windows/Panther/unattend.xml",
+    "Windows/Panther/Unattend/unattend.xml",
+    "Windows/System32/sysprep/unattend.xml",
+)
+COMPUTER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+COMPUTER_NAME_TAG = re.compile(r"<ComputerName>[^<]*</ComputerName>|<ComputerName\s*/>", re.I)
+SCRIPT_TIMEOUT = 3600
+
+
+def find_case_insensitive(root: Path, relative: str) -> Path | None:
+    """Find root/relative whatever the letter case of each part (NTFS keeps Windows' casing)."""
+    current = root
+    for part in PurePosixPath(relative).parts:
+        if not current.is_dir() or current.is_symlink():
+            return None
+        matches = sorted(p for p in current.iterdir() if p.name.lower() == part.lower())
+        if not matches:
+            return None
+        current = matches[0]
+    return current if current.is_file() and not current.is_symlink() else None
+
+
+def unattend_files(root: Path) -> list[Path]:
+    """List the unattend.xml files Windows setup reads, as found in a mounted volume."""
+    found = (find_case_insensitive(root, relative) for relative in UNATTEND_PATHS)
+    return [path for path in found if path is not None]
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """Read a text file that may be UTF-16 (Windows tools write it) and return its encoding."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16"), "utf-16"
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    return raw.decode("utf-8", errors="surrogateescape"), "utf-8"
+
+
+def write_text(path: Path, text: str, encoding: str) -> None:
+    """Write text back in the encoding it was read in."""
+    errors = "surrogateescape" if encoding == "utf-8" else "strict"
+    path.write_bytes(text.encode(encoding, errors=errors))
+
+
+def set_computer_name(root: Path, name: str) -> list[str]:
+    """Set the computer name in a mounted system (unattend.xml or /etc/hostname); list files."""
+    if not COMPUTER_NAME.match(name):
+        raise ClientError(f"invalid computer name {name!r}: use letters, digits and '-'")
+    changed = []
+    for path in unattend_files(root):
+        text, encoding = read_text(path)
+        new = COMPUTER_NAME_TAG.sub(f"<ComputerName>{name}</ComputerName>", text)
+        if new != text:
+            write_text(path, new, encoding)
+            changed.append(str(path))
+    hostname = root / "etc" / "hostname"
+    if (root / "etc").is_dir() and not hostname.is_symlink():
+        # A symlink here points into the client's own filesystem once followed: leave it.
+        if hostname.exists() or (root / "etc" / "os-release").exists():
+            hostname.write_text(name + "\n", encoding="utf-8")
+            changed.append(str(hostname))
+        hosts = root / "etc" / "hosts"
+        if hosts.is_file() and not hosts.is_symlink() and _set_hosts_name(hosts, name):
+            changed.append(str(hosts))
+    return changed
+
+
+def _set_hosts_name(hosts: Path, name: str) -> bool:
+    """Point the 127.0.1.1 line of /etc/hosts at name (Debian's convention); tell if changed."""
+    text = hosts.read_text(encoding="utf-8", errors="surrogateescape")
+    line = f"127.0.1.1\t{name}"
+    if re.search(r"^127\.0\.1\.1\s.*$", text, re.MULTILINE):
+        new = re.sub(r"^127\.0\.1\.1\s.*$", line, text, count=1, flags=re.MULTILINE)
+    else:
+        new = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+    if new == text:
+        return False
+    hosts.write_text(new, encoding="utf-8", errors="surrogateescape")
+    return True
+
+
+def by_priority(items: list[dict]) -> list[dict]:
+    """Sort modules by priority, lower first, keeping the given order between equals."""
+    return sorted(items, key=lambda item: int(item.get("priority") or 0))
+
+
+def apply_sysprep(root: Path, modules: list[dict]) -> list[str]:
+    """Replace the text between each module's tags in the unattend files, lower priority first."""
+    changed = []
+    for path in unattend_files(root):
+        text, encoding = read_text(path)
+        original = text
+        for module in by_priority(modules):
+            opening, closing = module["opening_tag"], module["closing_tag"]
+            if not opening or not closing:
+                continue
+            pattern = re.compile(re.escape(opening) + r"(.*?)" + re.escape(closing), re.S)
+            contents = module.get("contents") or ""
+            text, count = pattern.subn(lambda _m, o=opening, c=closing, t=contents: o + t + c,
+                                       text)
+            if not count:
+                log.info("sysprep module %s: %s not found in %s", module.get("name", "?"),
+                         opening, path)
+        if text != original:
+            write_text(path, text, encoding)
+            changed.append(str(path))
+    return changed
+
+
+def script_env(*, disk: str = "", partition: str | int = "", mount_point: str | Path = "",
+               image: str = "", computer_name: str = "") -> dict[str, str]:
+    """Build the CASTOR_* variables a profile script sees."""
+    return {"CASTOR_DISK": str(disk), "CASTOR_PARTITION": str(partition),
+            "CASTOR_MOUNT_POINT": str(mount_point), "CASTOR_IMAGE": image,
+            "CASTOR_COMPUTER_NAME": computer_name}
+
+
+def run_scripts(scripts: list[dict], run_when: str, env: dict, cwd: Path | None = None) -> None:
+    """Run the scripts assigned to run_when with bash, lower priority first; stop on failure."""
+    chosen = by_priority([s for s in scripts if s.get("run_when") == run_when])
+    for script in chosen:
+        name = script.get("name") or "script"
+        # Scripts edited in a browser arrive with CRLF line ends, which bash does not accept.
+        body = (script.get("contents") or "").replace("\r\n", "\n")
+        full_env = {**os.environ, **{k: str(v) for k, v in env.items()},
+                    "CASTOR_RUN_WHEN": run_when, "CASTOR_SCRIPT": name}
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="castor-script-",
+                                         encoding="utf-8") as handle:
+            handle.write(body)
+            handle.flush()
+            log.info("running script %s (%s)", name, run_when)
+            try:
+                output = run(["bash", handle.name], env=full_env,
+                             cwd=str(cwd) if cwd else None, timeout=SCRIPT_TIMEOUT)
+            except CommandError as exc:
+                raise ClientError(f"script {name!r} ({run_when}) failed: "
+                                  f"exit {exc.returncode}: {exc.stderr_tail}") from exc
+        if output.strip():
+            log.info("script %s said: %s", name, tail(output, 20))
+
+
+def clean_destination(folder: str) -> PurePosixPath:
+    """Turn a destination like 'C:\\Windows\\Setup' or '/opt/x' into a safe relative path."""
+    text = re.sub(r"^[A-Za-z]:", "", folder.replace("\\", "/"))
+    parts = [p for p in PurePosixPath(text).parts if p not in ("/", ".", "")]
+    if ".." in parts:
+        raise ClientError(f"file copy destination {folder!r} may not contain '..'")
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+def _stage(source: Path, staging: Path) -> None:
+    """Copy source into staging, unpacking every .zip file in place of the archive."""
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    for path in files:
+        relative = path.relative_to(source.parent if source.is_file() else source)
+        if path.suffix.lower() == ".zip":
+            target = staging / relative.parent
+            target.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.namelist():
+                    if member.startswith("/") or ".." in PurePosixPath(member).parts:
+                        raise ClientError(f"{path.name}: unsafe path {member!r} in archive")
+                archive.extractall(target)
+        else:
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, staging / relative)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a file into target, or a folder's contents merged into target."""
+    target.mkdir(parents=True, exist_ok=True)
+    if source.is_file():
+        shutil.copyfile(source, target / source.name)
+    else:
+        # copyfile, not copy2: NTFS and FAT cannot keep Unix modes, and failing on that helps
+        # nobody.
+        shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copyfile)
+
+
+def _mtools_copy(dev: str, source: Path, destination: PurePosixPath) -> None:
+    """Copy a file or a folder's contents into a FAT volume with mtools (no mount needed)."""
+    folder = ""
+    for part in destination.parts:
+        if part == ".":
+            continue
+        folder += "/" + part
+        # mmd fails when the folder exists already, which is fine.
+        run_ok(["mmd", "-i", dev, "::" + folder])
+    items = [source] if source.is_file() else sorted(source.iterdir())
+    if items:
+        run(["mcopy", "-s", "-o", "-m", "-i", dev, *map(str, items), "::" + folder + "/"])
+
+
+def copy_files(dev: str, fs_type: str, source: Path, destination_folder: str,
+               unzip: bool) -> None:
+    """Copy a file, or a folder's contents, into destination_folder of the partition dev."""
+    source = Path(source)
+    if not source.exists():
+        raise ClientError(f"file copy source {source} does not exist")
+    destination = clean_destination(destination_folder)
+    with tempfile.TemporaryDirectory(prefix="castor-copy-") as tmp:
+        if unzip:
+            staging = Path(tmp)
+            _stage(source, staging)
+            source = staging
+        if fs_type in FAT_FILESYSTEMS:
+            _mtools_copy(dev, source, destination)
+            return
+        with mounted(dev, fs_type) as root:
+            target = root / destination
+            # An absolute symlink inside the volume would lead out of it, into the client.
+            if not target.resolve().is_relative_to(root.resolve()):
+                raise ClientError(f"file copy destination {destination_folder!r} leads outside "
+                                  "the partition")
+            _copy_tree(source, target)
