@@ -1,7 +1,73 @@
-"""Per-MAC boot scripts for PXE (iPXE, pxelinux, GRUB)."""
+"""Per-MAC boot scripts for PXE (iPXE), and the kernel and boot images they load.
+
+These URLs are fetched by firmware before any login is possible, so they are public. A task's
+clear token is kept on the task only until its client checks in (`Task.boot_token`); once it
+has, a new boot (a reboot mid-task) gets a freshly issued token and the old one stops working.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, current_app, request, send_from_directory
+
+from app.auth import PUBLIC_ENDPOINTS
+from app.computers.rules import normalize_mac
+from app.extensions import db
+from app.models.users import hash_token
+from app.tasks import bootfiles
+from app.tasks.service import active_task_for, find_computer, issue_token
 
 bp = Blueprint("boot", __name__, url_prefix="/boot")
+
+# Re-exported: the per-MAC pxelinux/GRUB writers live with the other boot rendering.
+write_boot_files = bootfiles.write_for_task
+remove_boot_files = bootfiles.remove_for_mac
+
+
+@bp.record_once
+def _make_public(_state) -> None:
+    """Let firmware fetch boot scripts and files without signing in."""
+    PUBLIC_ENDPOINTS.update({"boot.ipxe", "boot.files"})
+
+
+def _script(text: str) -> Response:
+    """Return an iPXE script that no cache keeps (it may carry a task token)."""
+    response = Response(text, mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/ipxe")
+def ipxe():
+    """Serve the iPXE script for a MAC: its active task's boot, else the default menu."""
+    config = current_app.config
+    server_url = config["SERVER_URL"]
+    mac = request.args.get("mac", "")
+    try:
+        computer = find_computer(normalize_mac(mac)) if mac else None
+    except ValueError:
+        computer = None
+    task = active_task_for(computer) if computer is not None else None
+    if task is not None:
+        token = task.boot_token
+        if not token:
+            # The client checked in before and this is a new boot: hand out a new token.
+            token = issue_token()
+            task.token_hash, task.boot_token = hash_token(token), token
+            db.session.commit()
+        kernel, image = bootfiles.boot_choice(config, task.profile)
+        args = bootfiles.task_kernel_args(task.profile.kernel_args if task.profile else "",
+                                          server_url, token)
+        return _script(bootfiles.render_ipxe_task(
+            base_url=server_url, kernel=kernel, boot_image=image, args=args,
+            title=bootfiles.task_title(task)))
+    kernel, image = bootfiles.boot_choice(config, None)
+    args = " ".join(part for part in (config.get("BOOT_DEFAULT_ARGS", ""),
+                                      f"castor_server={server_url} castor_mode=ondemand") if part)
+    return _script(bootfiles.render_ipxe_menu(base_url=server_url, kernel=kernel,
+                                              boot_image=image, args=args))
+
+
+@bp.get("/files/<path:name>")
+def files(name: str):
+    """Serve a kernel or boot image from BOOT_FILES_PATH."""
+    return send_from_directory(current_app.config["BOOT_FILES_PATH"], name)

@@ -1,7 +1,213 @@
-"""REST API: computers and tasks."""
+"""REST API: tasks (create, list, cancel), the task-mode check-in, queue and cancel poll.
+
+Admin calls take an API token. The client's calls (`/tasks/checkin`, `/tasks/<id>/start`,
+`/tasks/<id>/cancel`) take an API token or the task's own token.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+
+from app.api import api_error, token_required
+from app.extensions import db
+from app.models import Computer, Image, ImageProfile, Task
+from app.models.base import utcnow
+from app.models.computers import ACTIVE_STATES, TASK_KINDS
+from app.tasks.queue import queue_position, request_start
+from app.tasks.service import (
+    TaskError,
+    cancel_task,
+    create_task,
+    expire_stale_tasks,
+    task_by_token,
+    task_for_checkin,
+)
 
 bp = Blueprint("api_tasks", __name__, url_prefix="/api/v1")
+
+
+def _bearer() -> str:
+    """Return the bearer token of the request, or ''."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else ""
+
+
+def token_or_task(view):
+    """Accept an API token, or a task token (then `g.task` is that task)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.task = None
+        if g.get("user") is None:
+            g.task = task_by_token(_bearer())
+            if g.task is None:
+                return api_error(401, "a valid API token or task token is required")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def task_payload(task: Task) -> dict:
+    """Return a task with its image, profile, computer and queue place, as the client reads it."""
+    data = task.to_dict()
+    data["queue_position"] = queue_position(task)
+    data["image"] = task.image.to_dict() if task.image else None
+    data["profile"] = task.profile.to_dict() if task.profile else None
+    data["computer"] = task.computer.to_dict() if task.computer else None
+    return data
+
+
+def _json() -> dict:
+    """Return the JSON object body, or {}."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _task_for_client(task_id: int) -> Task | None:
+    """Return the task if the caller may act on it (API token, or that task's token)."""
+    task = db.session.get(Task, task_id)
+    if task is None or (g.task is not None and g.task.id != task.id):
+        return None
+    return task
+
+
+@bp.get("/tasks")
+@token_required
+def list_tasks():
+    """List tasks: active ones by default, `state=all` or a state name to filter."""
+    if expire_stale_tasks():
+        db.session.commit()
+    state = request.args.get("state", "active")
+    stmt = db.select(Task).order_by(Task.id.desc()).limit(500)
+    if state == "active":
+        stmt = stmt.filter(Task.state.in_(ACTIVE_STATES))
+    elif state != "all":
+        stmt = stmt.filter(Task.state == state)
+    return jsonify({"tasks": [task_payload(t) for t in db.session.scalars(stmt)]})
+
+
+@bp.post("/tasks")
+@token_required
+def create():
+    """Create a web task: `{"kind", "computer_id", "image_id"?, "profile_id"?}`."""
+    body = _json()
+    kind = body.get("kind")
+    if kind not in TASK_KINDS:
+        return api_error(400, f"kind is one of: {', '.join(TASK_KINDS)}", field="kind")
+    computer = db.session.get(Computer, body.get("computer_id") or 0)
+    if computer is None:
+        return api_error(404, "no such computer", field="computer_id")
+    image = db.session.get(Image, body["image_id"]) if body.get("image_id") else None
+    profile = (db.session.get(ImageProfile, body["profile_id"])
+               if body.get("profile_id") else None)
+    if body.get("image_id") and image is None:
+        return api_error(404, "no such image", field="image_id")
+    if body.get("profile_id") and profile is None:
+        return api_error(404, "no such profile", field="profile_id")
+    try:
+        task, token = create_task(kind, computer, image, profile)
+    except TaskError as exc:
+        db.session.rollback()
+        return api_error(exc.status, str(exc))
+    db.session.commit()
+    return jsonify({"task": task_payload(task), "token": token}), 201
+
+
+@bp.get("/tasks/<int:task_id>")
+@token_or_task
+def get_task(task_id: int):
+    """Return one task."""
+    task = _task_for_client(task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    return jsonify({"task": task_payload(task)})
+
+
+@bp.post("/tasks/<int:task_id>/cancel")
+@token_required
+def cancel(task_id: int):
+    """Cancel a task (the client is told to stop when the profile enables web cancel)."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    try:
+        cancel_task(task)
+    except TaskError as exc:
+        return api_error(exc.status, str(exc))
+    db.session.commit()
+    return jsonify({"task": task_payload(task)})
+
+
+@bp.get("/tasks/<int:task_id>/cancel")
+@token_or_task
+def cancel_poll(task_id: int):
+    """Tell a running client whether it must stop: `{"cancel": bool, "state": ...}`."""
+    task = _task_for_client(task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    return jsonify({"cancel": task.cancel_requested, "state": task.state})
+
+
+@bp.post("/tasks/checkin")
+@token_or_task
+def checkin():
+    """Identify a client (mac, client_id, model, serial, system_uuid) and answer its work.
+
+    Answers `{"computer", "task", "token", "model_match", "on_demand"}`: `token` is a new
+    task token when the caller did not already hold the task's own.
+    """
+    body = _json()
+    mac = str(body.get("mac") or "")
+    try:
+        result = task_for_checkin(
+            mac, str(body.get("client_id") or ""), str(body.get("model") or ""),
+            serial=str(body.get("serial") or ""), system_uuid=str(body.get("system_uuid") or ""),
+            name=str(body.get("name") or ""), token_task=g.task,
+            register=None if g.get("user") is not None else False)
+    except ValueError as exc:
+        db.session.rollback()
+        return api_error(400, str(exc), field="mac")
+    except TaskError as exc:
+        db.session.rollback()
+        return api_error(exc.status, str(exc))
+    db.session.commit()
+    return jsonify({
+        "computer": result.computer.to_dict() if result.computer else None,
+        "task": task_payload(result.task) if result.task else None,
+        "token": result.token,
+        "model_match": result.model_match,
+        "on_demand": result.task is None,
+    })
+
+
+@bp.post("/tasks/<int:task_id>/start")
+@token_or_task
+def start(task_id: int):
+    """Ask for an imaging slot: `{"state": "imaging"|"queued", "position": N}`."""
+    task = _task_for_client(task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    try:
+        state, position = request_start(task)
+    except ValueError as exc:
+        return api_error(409, str(exc), state=task.state)
+    db.session.commit()
+    return jsonify({"state": state, "position": position, "cancel": task.cancel_requested})
+
+
+@bp.post("/tasks/<int:task_id>/heartbeat")
+@token_or_task
+def heartbeat(task_id: int):
+    """Record a sign of life from the client so the task does not expire."""
+    task = _task_for_client(task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    task.updated_at = utcnow()
+    db.session.commit()
+    return jsonify({"state": task.state, "cancel": task.cancel_requested})
+
+
+from app.api import computers  # noqa: E402,F401  (registers its routes on bp)
+from app.api.tasks_openapi import OPENAPI_PATHS  # noqa: E402,F401

@@ -1,7 +1,76 @@
-"""Active imaging tasks."""
+"""Active imaging tasks: the live list with progress and queue place, a task's log, cancel."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+
+from app import htmx
+from app.extensions import db
+from app.models.base import utcnow
+from app.models.computers import ACTIVE_STATES, Task
+from app.tasks.queue import queued_tasks
+from app.tasks.service import TaskError, cancel_task, expire_stale_tasks
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+RECENT_HOURS = 24
+
+
+def task_or_404(task_id: int) -> Task:
+    """Return the task with this id, or abort with 404."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        abort(404, description=f"No task with id {task_id}.")
+    return task
+
+
+def listing() -> dict:
+    """Expire stale tasks, then gather the active ones, their queue places and recent ends."""
+    if expire_stale_tasks():
+        db.session.commit()
+    active = db.session.scalars(
+        db.select(Task).filter(Task.state.in_(ACTIVE_STATES)).order_by(Task.id)
+    ).all()
+    positions = {task.id: n for n, task in enumerate(queued_tasks(), start=1)}
+    recent = db.session.scalars(
+        db.select(Task)
+        .filter(Task.state.not_in(ACTIVE_STATES),
+                Task.finished_at >= utcnow() - timedelta(hours=RECENT_HOURS))
+        .order_by(Task.finished_at.desc()).limit(20)
+    ).all()
+    return {"active": active, "positions": positions, "recent": recent}
+
+
+@bp.get("/")
+def index():
+    """Show active tasks; htmx polls this URL and is told to stop (286) once none is active."""
+    context = listing()
+    if htmx.is_partial():
+        status = 200 if context["active"] else htmx.STOP_POLLING
+        return render_template("tasks/_list.html", **context), status
+    return render_template("tasks/index.html", **context)
+
+
+@bp.get("/<int:task_id>")
+def show(task_id: int):
+    """Show one task with its progress, error and log."""
+    task = task_or_404(task_id)
+    return render_template("tasks/show.html", task=task)
+
+
+@bp.post("/<int:task_id>/cancel")
+def cancel(task_id: int):
+    """Cancel a task; with the profile's web cancel the client is told to stop too."""
+    task = task_or_404(task_id)
+    try:
+        cancel_task(task)
+    except TaskError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("tasks.index"), 303)
+    db.session.commit()
+    stops = "the client will stop" if task.cancel_requested else (
+        "the client is not told to stop (web cancel is off in its profile)")
+    flash(f"Task {task.id} cancelled: {stops}.", "success")
+    return redirect(url_for("tasks.index"), 303)

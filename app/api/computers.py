@@ -1,0 +1,250 @@
+"""REST API: computers and computer groups (routes on the api_tasks blueprint)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from app.api import api_error, token_required
+from app.api.tasks import bp
+from app.computers import rules
+from app.computers.views import search_computers
+from app.extensions import db
+from app.models import Computer, ComputerGroup, Image, ImageProfile, record_history
+from app.tasks.service import active_task_for
+
+COMPUTER_FIELDS = {"name": str, "mac": str, "client_id": str, "description": str,
+                   "image_id": (int, type(None)), "profile_id": (int, type(None))}
+GROUP_FIELDS = {"name": str, "description": str, "computer_ids": list}
+
+
+class FieldError(Exception):
+    """A refused field: answered as `{"error", "field"}` with the status."""
+
+    def __init__(self, message: str, field: str | None, status: int = 400) -> None:
+        super().__init__(message)
+        self.field, self.status = field, status
+
+
+def _fields(allowed: dict) -> dict:
+    """Return the JSON body's fields after checking names and types."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise FieldError("The body must be a JSON object.", None)
+    for key, value in body.items():
+        if key not in allowed:
+            raise FieldError(f"Unknown or read-only field {key}.", key)
+        if not isinstance(value, allowed[key]) or isinstance(value, bool):
+            raise FieldError(f"{key} has the wrong type.", key)
+    return body
+
+
+def _check(problem: str | None, field: str) -> None:
+    """Raise a FieldError when a rule found a problem."""
+    if problem:
+        raise FieldError(problem, field)
+
+
+def apply_computer(computer: Computer, data: dict) -> None:
+    """Validate and copy API fields onto a computer (new or existing)."""
+    if "name" in data:
+        _check(rules.computer_name_problem(data["name"]), "name")
+        other = db.session.scalar(db.select(Computer).filter_by(name=data["name"]))
+        if other is not None and other is not computer:
+            raise FieldError(f"A computer named {data['name']} already exists.", "name", 409)
+        computer.name = data["name"]
+    if data.get("mac"):
+        _check(rules.mac_problem(data["mac"]), "mac")
+        mac = rules.normalize_mac(data["mac"])
+        other = db.session.scalar(db.select(Computer).filter_by(mac=mac))
+        if other is not None and other is not computer:
+            raise FieldError(f"{other.name} already has the MAC address {mac}.", "mac", 409)
+        computer.mac = mac
+    elif "mac" in data:
+        computer.mac = ""
+    for key in ("client_id", "description"):
+        if key in data:
+            setattr(computer, key, data[key].strip())
+    if "image_id" in data:
+        if data["image_id"] is not None and db.session.get(Image, data["image_id"]) is None:
+            raise FieldError("No such image.", "image_id", 404)
+        computer.image_id = data["image_id"]
+    if "profile_id" in data:
+        computer.profile_id = data["profile_id"]
+    if computer.profile_id is not None:
+        profile = db.session.get(ImageProfile, computer.profile_id)
+        if profile is None or profile.image_id != computer.image_id:
+            raise FieldError("The profile must belong to the computer's image.", "profile_id")
+    if not computer.name:
+        raise FieldError("A name is required.", "name")
+
+
+def _refused(exc: FieldError):
+    """Roll back and answer the refusal."""
+    db.session.rollback()
+    return api_error(exc.status, str(exc), field=exc.field)
+
+
+@bp.get("/computers")
+@token_required
+def list_computers():
+    """Search computers by name, MAC, model, serial or client id (`q`), up to `limit`."""
+    limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
+    computers = search_computers(request.args.get("q", ""), limit)
+    return jsonify({"computers": [c.to_dict() for c in computers]})
+
+
+@bp.post("/computers")
+@token_required
+def create_computer():
+    """Add a computer."""
+    computer = Computer(name="")
+    try:
+        apply_computer(computer, _fields(COMPUTER_FIELDS))
+    except FieldError as exc:
+        return _refused(exc)
+    db.session.add(computer)
+    db.session.flush()
+    record_history("computer", computer.id, "create", computer.to_dict())
+    db.session.commit()
+    return jsonify({"computer": computer.to_dict()}), 201
+
+
+def _computer(computer_id: int) -> Computer:
+    """Return the computer or raise a 404 FieldError."""
+    computer = db.session.get(Computer, computer_id)
+    if computer is None:
+        raise FieldError(f"No computer with id {computer_id}.", "id", 404)
+    return computer
+
+
+@bp.get("/computers/<int:computer_id>")
+@token_required
+def get_computer(computer_id: int):
+    """Return one computer."""
+    try:
+        return jsonify({"computer": _computer(computer_id).to_dict()})
+    except FieldError as exc:
+        return _refused(exc)
+
+
+@bp.patch("/computers/<int:computer_id>")
+@token_required
+def update_computer(computer_id: int):
+    """Change some of a computer's fields."""
+    try:
+        computer = _computer(computer_id)
+        apply_computer(computer, _fields(COMPUTER_FIELDS))
+    except FieldError as exc:
+        return _refused(exc)
+    record_history("computer", computer.id, "update", computer.to_dict())
+    db.session.commit()
+    return jsonify({"computer": computer.to_dict()})
+
+
+@bp.delete("/computers/<int:computer_id>")
+@token_required
+def delete_computer(computer_id: int):
+    """Delete a computer (refused while it has an active task)."""
+    try:
+        computer = _computer(computer_id)
+    except FieldError as exc:
+        return _refused(exc)
+    if active_task_for(computer) is not None:
+        return api_error(409, f"{computer.name} has an active task: cancel it first.")
+    record_history("computer", computer.id, "delete", computer.to_dict())
+    db.session.delete(computer)
+    db.session.commit()
+    return "", 204
+
+
+def apply_group(group: ComputerGroup, data: dict) -> None:
+    """Validate and copy API fields onto a group."""
+    if "name" in data:
+        _check(rules.computer_name_problem(data["name"]), "name")
+        other = db.session.scalar(db.select(ComputerGroup).filter_by(name=data["name"]))
+        if other is not None and other is not group:
+            raise FieldError(f"A group named {data['name']} already exists.", "name", 409)
+        group.name = data["name"]
+    if "description" in data:
+        group.description = data["description"]
+    if "computer_ids" in data:
+        ids = data["computer_ids"]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise FieldError("computer_ids is a list of computer ids.", "computer_ids")
+        members = db.session.scalars(db.select(Computer).filter(Computer.id.in_(ids))).all()
+        missing = sorted(set(ids) - {c.id for c in members})
+        if missing:
+            raise FieldError(f"No computers with ids {missing}.", "computer_ids", 404)
+        group.members = list(members)
+    if not group.name:
+        raise FieldError("A name is required.", "name")
+
+
+def _group(group_id: int) -> ComputerGroup:
+    """Return the group or raise a 404 FieldError."""
+    group = db.session.get(ComputerGroup, group_id)
+    if group is None:
+        raise FieldError(f"No group with id {group_id}.", "id", 404)
+    return group
+
+
+@bp.get("/groups")
+@token_required
+def list_groups():
+    """List computer groups with their member ids."""
+    groups = db.session.scalars(db.select(ComputerGroup).order_by(ComputerGroup.name))
+    return jsonify({"groups": [g.to_dict() for g in groups]})
+
+
+@bp.post("/groups")
+@token_required
+def create_group():
+    """Add a group."""
+    group = ComputerGroup(name="")
+    try:
+        apply_group(group, _fields(GROUP_FIELDS))
+    except FieldError as exc:
+        return _refused(exc)
+    db.session.add(group)
+    db.session.flush()
+    record_history("computer_group", group.id, "create", group.to_dict())
+    db.session.commit()
+    return jsonify({"group": group.to_dict()}), 201
+
+
+@bp.get("/groups/<int:group_id>")
+@token_required
+def get_group(group_id: int):
+    """Return one group."""
+    try:
+        return jsonify({"group": _group(group_id).to_dict()})
+    except FieldError as exc:
+        return _refused(exc)
+
+
+@bp.patch("/groups/<int:group_id>")
+@token_required
+def update_group(group_id: int):
+    """Change a group's name, description or members."""
+    try:
+        group = _group(group_id)
+        apply_group(group, _fields(GROUP_FIELDS))
+    except FieldError as exc:
+        return _refused(exc)
+    record_history("computer_group", group.id, "update", group.to_dict())
+    db.session.commit()
+    return jsonify({"group": group.to_dict()})
+
+
+@bp.delete("/groups/<int:group_id>")
+@token_required
+def delete_group(group_id: int):
+    """Delete a group (its computers stay)."""
+    try:
+        group = _group(group_id)
+    except FieldError as exc:
+        return _refused(exc)
+    record_history("computer_group", group.id, "delete", group.to_dict())
+    db.session.delete(group)
+    db.session.commit()
+    return "", 204

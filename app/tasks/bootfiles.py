@@ -1,0 +1,156 @@
+"""Boot scripts for PXE clients: iPXE text, per-MAC pxelinux and GRUB files in the TFTP folder.
+
+Rendering is plain string work over plain values, so it is tested without an app; the
+write/remove helpers take the app's config mapping (TFTP_PATH, SERVER_URL, BOOT_* names).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from app.computers.rules import normalize_mac
+
+DEFAULT_KERNEL = "vmlinuz"
+DEFAULT_BOOT_IMAGE = "initrd.img"
+
+
+def mac_file_stem(mac: str) -> str:
+    """Return the PXE per-MAC file name part: ARP type 01 then the MAC with dashes."""
+    return "01-" + normalize_mac(mac).replace(":", "-")
+
+
+def pxelinux_path(tftp: str | Path, mac: str) -> Path:
+    """Return where pxelinux looks for this MAC's config."""
+    return Path(tftp) / "pxelinux.cfg" / mac_file_stem(mac)
+
+
+def grub_path(tftp: str | Path, mac: str) -> Path:
+    """Return where GRUB (grub.cfg's per-MAC include) looks for this MAC's config."""
+    return Path(tftp) / "grub" / f"grub.cfg-{mac_file_stem(mac)}"
+
+
+def task_kernel_args(profile_args: str, server_url: str, token: str, extra: str = "") -> str:
+    """Return the kernel command line of a task boot: profile args, then Castor's own."""
+    parts = [profile_args.strip(), f"castor_server={server_url}", f"castor_task={token}",
+             extra.strip()]
+    return " ".join(part for part in parts if part)
+
+
+def _safe(word: str) -> str:
+    """Refuse characters that would break out of a boot script line."""
+    if any(ch in word for ch in "\n\r"):
+        raise ValueError("boot script values cannot contain line breaks")
+    return word
+
+
+def render_ipxe_task(*, base_url: str, kernel: str, boot_image: str, args: str,
+                     title: str) -> str:
+    """Return the iPXE script that boots the imaging environment for one task."""
+    files = base_url.rstrip("/") + "/boot/files/"
+    return "\n".join([
+        "#!ipxe",
+        f"echo Castor: {_safe(title)}",
+        f"kernel {files}{_safe(kernel)} initrd={_safe(Path(boot_image).name)} {_safe(args)}",
+        f"initrd {files}{_safe(boot_image)}",
+        "boot || goto failed",
+        ":failed",
+        "echo Castor: the imaging environment did not boot; booting the local disk",
+        "exit",
+        "",
+    ])
+
+
+def render_ipxe_menu(*, base_url: str, kernel: str, boot_image: str, args: str,
+                     timeout_ms: int = 10000) -> str:
+    """Return the default iPXE menu: on-demand imaging or the local disk (the default)."""
+    files = base_url.rstrip("/") + "/boot/files/"
+    return "\n".join([
+        "#!ipxe",
+        "menu Castor",
+        "item local Boot from the local disk",
+        "item ondemand On-demand imaging",
+        f"choose --default local --timeout {int(timeout_ms)} target && goto ${{target}}",
+        ":local",
+        "exit",
+        ":ondemand",
+        f"kernel {files}{_safe(kernel)} initrd={_safe(Path(boot_image).name)} {_safe(args)}",
+        f"initrd {files}{_safe(boot_image)}",
+        "boot || goto local",
+        "",
+    ])
+
+
+def render_pxelinux(*, kernel: str, boot_image: str, args: str, title: str) -> str:
+    """Return a pxelinux config that boots the task's kernel straight away."""
+    return "\n".join([
+        "DEFAULT castor",
+        "PROMPT 0",
+        "TIMEOUT 0",
+        "LABEL castor",
+        f"  MENU LABEL {_safe(title)}",
+        f"  KERNEL {_safe(kernel)}",
+        f"  INITRD {_safe(boot_image)}",
+        f"  APPEND {_safe(args)}",
+        "",
+    ])
+
+
+def render_grub(*, kernel: str, boot_image: str, args: str, title: str) -> str:
+    """Return a GRUB config that boots the task's kernel straight away."""
+    return "\n".join([
+        "set default=0",
+        "set timeout=0",
+        f"menuentry {shlex.quote(_safe(title))} {{",
+        f"  linux /{_safe(kernel).lstrip('/')} {_safe(args)}",
+        f"  initrd /{_safe(boot_image).lstrip('/')}",
+        "}",
+        "",
+    ])
+
+
+def boot_choice(config: Mapping, profile) -> tuple[str, str]:
+    """Return the kernel and boot image names: the profile's, else the configured defaults."""
+    kernel = (profile.pxe_kernel if profile else "") or config.get(
+        "BOOT_DEFAULT_KERNEL", DEFAULT_KERNEL)
+    image = (profile.pxe_boot_image if profile else "") or config.get(
+        "BOOT_DEFAULT_IMAGE", DEFAULT_BOOT_IMAGE)
+    return kernel, image
+
+
+def task_title(task) -> str:
+    """Return the one-line label of a task shown by the boot loaders."""
+    computer = task.computer.name if task.computer else "unknown computer"
+    image = task.image.name if task.image else "no image"
+    return f"{task.kind} {image} on {computer} (task {task.id})"
+
+
+def write_for_task(config: Mapping, task, token: str) -> list[Path]:
+    """Write the per-MAC pxelinux and GRUB files that boot this task; return their paths."""
+    mac = task.computer.mac
+    kernel, image = boot_choice(config, task.profile)
+    args = task_kernel_args(task.profile.kernel_args if task.profile else "",
+                            config["SERVER_URL"], token)
+    title = task_title(task)
+    written = []
+    for path, text in (
+        (pxelinux_path(config["TFTP_PATH"], mac),
+         render_pxelinux(kernel=kernel, boot_image=image, args=args, title=title)),
+        (grub_path(config["TFTP_PATH"], mac),
+         render_grub(kernel=kernel, boot_image=image, args=args, title=title)),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a booting machine never reads half a file.
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o644)  # the TFTP daemon runs as its own user
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def remove_for_mac(config: Mapping, mac: str) -> None:
+    """Remove this MAC's pxelinux and GRUB files, so it boots the default menu again."""
+    for path in (pxelinux_path(config["TFTP_PATH"], mac), grub_path(config["TFTP_PATH"], mac)):
+        path.unlink(missing_ok=True)

@@ -1,0 +1,236 @@
+"""Task workflows: create, cancel, finish and expire tasks; find a checking-in client's work."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+
+from app.computers.rules import model_matches, name_for_mac, normalize_mac
+from app.extensions import db
+from app.models.base import utcnow
+from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
+from app.models.images import Image, record_history
+from app.models.profiles import ImageProfile
+from app.models.users import hash_token
+from app.tasks import bootfiles
+
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+class TaskError(Exception):
+    """A task request the rules refuse; the message is shown to the user as is."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class CheckinResult:
+    """What a client learns when it checks in: its computer, its task and maybe a new token."""
+
+    computer: Computer | None
+    task: Task | None
+    token: str | None = None
+    model_match: bool = False
+
+
+def issue_token() -> str:
+    """Return a new clear-text task token."""
+    return "ctk_" + secrets.token_urlsafe(32)
+
+
+def active_task_for(computer: Computer) -> Task | None:
+    """Return the computer's task that is waiting or running, if any."""
+    return db.session.scalar(
+        db.select(Task)
+        .filter(Task.computer_id == computer.id, Task.state.in_(ACTIVE_STATES))
+        .order_by(Task.id.desc())
+    )
+
+
+def task_by_token(token: str) -> Task | None:
+    """Return the task a clear-text task token belongs to."""
+    if not token:
+        return None
+    return db.session.scalar(db.select(Task).filter_by(token_hash=hash_token(token)))
+
+
+def _resolve(computer: Computer | None, image: Image | None,
+             profile: ImageProfile | None) -> tuple[Image, ImageProfile]:
+    """Fill in the image and profile from the computer's assignment, checking they belong."""
+    if image is None and profile is not None:
+        image = profile.image
+    if image is None and computer is not None:
+        image = computer.image
+    if image is None:
+        raise TaskError("No image: assign an image to the computer or choose one.")
+    if profile is None and computer is not None and computer.profile in image.profiles:
+        profile = computer.profile
+    if profile is None and image.profiles:
+        profile = image.profiles[0]
+    if profile is None or profile.image_id != image.id:
+        raise TaskError(f"The profile does not belong to image {image.name}.")
+    return image, profile
+
+
+def check_image_allows(kind: str, image: Image) -> None:
+    """Refuse uploads to protected or disabled images and deploys of disabled images."""
+    if kind == "upload" and image.protected:
+        raise TaskError(f"Image {image.name} is protected: it cannot be uploaded to.")
+    if not image.enabled:
+        raise TaskError(f"Image {image.name} is disabled: it cannot be {kind}ed.")
+
+
+def create_task(kind: str, computer: Computer | None, image: Image | None = None,
+                profile: ImageProfile | None = None, *,
+                on_demand: bool = False) -> tuple[Task, str]:
+    """Create an active task with a one-time token; the caller commits."""
+    if kind not in TASK_KINDS:
+        raise TaskError(f"Unknown task kind {kind!r}.")
+    image, profile = _resolve(computer, image, profile)
+    check_image_allows(kind, image)
+    if computer is not None:
+        running = active_task_for(computer)
+        if running is not None:
+            raise TaskError(f"{computer.name} already has an active {running.kind} task.", 409)
+    token = issue_token()
+    task = Task(kind=kind, state="created", computer=computer, image=image, profile=profile,
+                token_hash=hash_token(token), boot_token=token, on_demand=on_demand)
+    db.session.add(task)
+    db.session.flush()
+    record = {"task_id": task.id, "image": image.name, "profile": profile.name,
+              "computer": computer.name if computer else None, "on_demand": on_demand}
+    record_history("image", image.id, kind, record)
+    if computer is not None:
+        record_history("computer", computer.id, kind, record)
+        if computer.mac and not on_demand:
+            bootfiles.write_for_task(current_app.config, task, token)
+    return task, token
+
+
+def finish_task(task: Task, state: str, error: str = "") -> None:
+    """End a task (done, failed or cancelled) and remove its boot files; the caller commits."""
+    if state not in FINAL_STATES:
+        raise ValueError(f"not a final task state: {state}")
+    if not task.is_active:
+        return
+    task.state = state
+    task.error = error or task.error
+    task.finished_at = utcnow()
+    task.boot_token = ""
+    if task.computer is not None and task.computer.mac:
+        bootfiles.remove_for_mac(current_app.config, task.computer.mac)
+
+
+def cancel_task(task: Task) -> None:
+    """Cancel a task from the UI; with the profile's web cancel, the client is told to stop."""
+    if not task.is_active:
+        raise TaskError(f"Task {task.id} has already ended ({task.state}).", 409)
+    task.cancel_requested = bool(task.profile is not None and task.profile.web_cancel)
+    finish_task(task, "cancelled", "cancelled from the web UI")
+
+
+def expire_stale_tasks(minutes: int | None = None) -> list[Task]:
+    """Fail active tasks without any update for TASK_EXPIRY_MINUTES; the caller commits."""
+    if minutes is None:
+        minutes = int(current_app.config.get("TASK_EXPIRY_MINUTES", 120))
+    cutoff = utcnow() - timedelta(minutes=minutes)
+    stale = db.session.scalars(
+        db.select(Task).filter(Task.state.in_(ACTIVE_STATES), Task.updated_at < cutoff)
+    ).all()
+    for task in stale:
+        finish_task(task, "failed", f"expired: no update for {minutes} minutes")
+    return list(stale)
+
+
+def match_model(model: str) -> ImageProfile | None:
+    """Return the first profile (by id) of an enabled image whose model match fits `model`."""
+    if not (model or "").strip():
+        return None
+    candidates = db.session.scalars(
+        db.select(ImageProfile)
+        .join(Image, ImageProfile.image_id == Image.id)
+        .filter(Image.enabled.is_(True), ImageProfile.model_match_criteria != "disabled",
+                ImageProfile.model_match != "")
+        .order_by(ImageProfile.id)
+    ).all()
+    for profile in candidates:
+        if model_matches(model, profile.model_match, profile.model_match_criteria):
+            return profile
+    return None
+
+
+def find_computer(mac: str = "", client_id: str = "") -> Computer | None:
+    """Find a computer by MAC address first, then by client id."""
+    if mac:
+        found = db.session.scalar(db.select(Computer).filter_by(mac=normalize_mac(mac)))
+        if found is not None:
+            return found
+    if client_id:
+        return db.session.scalar(db.select(Computer).filter_by(client_id=client_id))
+    return None
+
+
+def register_computer(mac: str, client_id: str = "", name: str = "") -> Computer:
+    """Add a computer for a client that checked in unknown; the caller commits."""
+    mac = normalize_mac(mac)
+    name = name or name_for_mac(mac)
+    if db.session.scalar(db.select(Computer).filter_by(name=name)) is not None:
+        name = name_for_mac(mac)
+    computer = Computer(name=name, mac=mac, client_id=client_id)
+    db.session.add(computer)
+    db.session.flush()
+    record_history("computer", computer.id, "create", computer.to_dict())
+    return computer
+
+
+def mark_checked_in(task: Task) -> None:
+    """Record the client's first contact: forget the boot token, leave 'created'."""
+    task.boot_token = ""
+    if task.state == "created":
+        task.state = "checked_in"
+    task.updated_at = utcnow()
+
+
+def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: str = "",
+                     system_uuid: str = "", name: str = "", token_task: Task | None = None,
+                     register: bool | None = None) -> CheckinResult:
+    """Find (or, by model match, create) the work of a checking-in client; the caller commits.
+
+    `token_task` is the task whose token authenticated the call: its client already holds a
+    token, so none is issued. Otherwise an active task gets a fresh token (the old one dies).
+    """
+    if register is None:
+        register = bool(current_app.config.get("AUTO_REGISTER_COMPUTERS", True))
+    computer = token_task.computer if token_task is not None else None
+    computer = computer or find_computer(mac, client_id)
+    if computer is not None:
+        computer.model = model or computer.model
+        computer.serial = serial or computer.serial
+        computer.system_uuid = system_uuid or computer.system_uuid
+        computer.client_id = computer.client_id or client_id
+        computer.last_checkin_at = utcnow()
+        task = token_task if token_task is not None and token_task.is_active else None
+        task = task or active_task_for(computer)
+        if task is not None:
+            token = None
+            if token_task is None or token_task.id != task.id:
+                token = issue_token()
+                task.token_hash = hash_token(token)
+            mark_checked_in(task)
+            return CheckinResult(computer, task, token)
+    profile = match_model(model)
+    if computer is None and mac and (register or profile is not None):
+        computer = register_computer(mac, client_id, name)
+        computer.model, computer.serial, computer.system_uuid = model, serial, system_uuid
+        computer.last_checkin_at = utcnow()
+    if profile is not None and computer is not None:
+        # The computer has no active task at all here, so certainly no upload task.
+        task, token = create_task("deploy", computer, profile.image, profile, on_demand=True)
+        mark_checked_in(task)
+        return CheckinResult(computer, task, token, model_match=True)
+    return CheckinResult(computer, None)
