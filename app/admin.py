@@ -1,7 +1,159 @@
-"""Users and API tokens."""
+"""Admin: users, API tokens and changing one's own password."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+
+from app.auth import admin_required, current_user
+from app.extensions import db
+from app.images.forms import ConfirmForm
+from app.models import ApiToken, User, record_history
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PASSWORD_MIN = 8
+
+
+class UserForm(FlaskForm):
+    """A new account."""
+
+    username = StringField("Username", validators=[
+        DataRequired(), Length(max=64),
+        Regexp(r"^[A-Za-z0-9_.@-]+$", message="Use letters, digits, dot, dash, @ and underscore."),
+    ])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=PASSWORD_MIN,
+                                                                            max=256)])
+    confirm = PasswordField("Repeat password", validators=[
+        EqualTo("password", message="The passwords differ.")])
+    is_admin = BooleanField("Administrator")
+
+    def validate_username(self, field: StringField) -> None:
+        """Refuse a name already in use."""
+        taken = db.session.scalar(db.select(User.id).filter_by(username=field.data))
+        if taken is not None:
+            raise ValidationError(f"A user named {field.data} already exists.")
+
+
+class PasswordForm(FlaskForm):
+    """Change one's own password."""
+
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=PASSWORD_MIN,
+                                                                                max=256)])
+    confirm = PasswordField("Repeat new password", validators=[
+        EqualTo("password", message="The passwords differ.")])
+
+    def validate_current(self, field: PasswordField) -> None:
+        """Ask for the current password so a left-open session can't lock the owner out."""
+        if not current_user().check_password(field.data or ""):
+            raise ValidationError("That is not your current password.")
+
+
+class TokenForm(FlaskForm):
+    """A new API token's name."""
+
+    name = StringField("Token name", validators=[DataRequired(), Length(max=64)])
+
+
+def _render(user_form: UserForm | None = None, token_form: TokenForm | None = None,
+            new_token: str | None = None, status: int = 200):
+    """Render the admin page with its forms."""
+    users = db.session.scalars(db.select(User).order_by(User.username)).all()
+    tokens = db.session.scalars(db.select(ApiToken).order_by(ApiToken.created_at.desc())).all()
+    return render_template(
+        "admin/index.html", users=users, tokens=tokens, user_form=user_form or UserForm(),
+        token_form=token_form or TokenForm(), new_token=new_token, confirm_form=ConfirmForm(),
+    ), status
+
+
+@bp.get("/")
+@admin_required
+def index():
+    """List users and API tokens."""
+    return _render()
+
+
+@bp.post("/users")
+@admin_required
+def create_user():
+    """Create a user account."""
+    form = UserForm()
+    if not form.validate_on_submit():
+        return _render(user_form=form, status=400)
+    user = User(username=form.username.data, is_admin=form.is_admin.data)
+    user.set_password(form.password.data)
+    db.session.add(user)
+    db.session.flush()
+    record_history("user", user.id, "create", {"username": user.username,
+                                               "is_admin": user.is_admin})
+    db.session.commit()
+    flash(f"User {user.username} created.", "success")
+    return redirect(url_for("admin.index"), 303)
+
+
+@bp.post("/users/<int:user_id>/delete")
+@admin_required
+def delete_user(user_id: int):
+    """Delete a user; never yourself, never the last administrator."""
+    user = db.session.get(User, user_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if user.id == current_user().id:
+        flash("You can't delete your own account.", "error")
+        return redirect(url_for("admin.index"), 303)
+    admins = db.session.scalar(db.select(db.func.count()).where(User.is_admin.is_(True)))
+    if user.is_admin and admins <= 1:
+        flash("The last administrator can't be deleted.", "error")
+        return redirect(url_for("admin.index"), 303)
+    record_history("user", user.id, "delete", {"username": user.username})
+    db.session.delete(user)
+    db.session.commit()
+    flash(f"User {user.username} deleted, with their API tokens.", "success")
+    return redirect(url_for("admin.index"), 303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    """Change the signed-in user's own password (any user, not only admins)."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user()
+        user.set_password(form.password.data)
+        record_history("user", user.id, "password", {"username": user.username})
+        db.session.commit()
+        flash("Password changed.", "success")
+        return redirect(url_for("images.search"), 303)
+    return render_template("admin/password.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/tokens")
+@admin_required
+def create_token():
+    """Issue an API token for the signed-in admin and show it once."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _render(token_form=form, status=400)
+    row, clear = ApiToken.issue(current_user(), form.name.data)
+    db.session.add(row)
+    db.session.flush()
+    record_history("api_token", row.id, "create", {"name": row.name})
+    db.session.commit()
+    # Rendered, not redirected: the clear token must never pass through the session cookie.
+    return _render(new_token=clear, status=201)
+
+
+@bp.post("/tokens/<int:token_id>/delete")
+@admin_required
+def revoke_token(token_id: int):
+    """Revoke an API token."""
+    token = db.session.get(ApiToken, token_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    record_history("api_token", token.id, "revoke", {"name": token.name})
+    db.session.delete(token)
+    db.session.commit()
+    flash(f"Token {token.name} revoked.", "success")
+    return redirect(url_for("admin.index"), 303)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import Category, History, Image
@@ -100,20 +101,6 @@ def last_used_for(image_ids: list[int] | None) -> dict[int, datetime]:
     return {image_id: when for image_id, when in db.session.execute(stmt)}
 
 
-def category_names_for(image_ids: list[int] | None) -> dict[int, list[str]]:
-    """Return the category names per image id, in one query (None means every image)."""
-    link = image_categories.c
-    stmt = select(link.image_id, Category.name).join(Category, Category.id == link.category_id)
-    if image_ids is not None:
-        if not image_ids:
-            return {}
-        stmt = stmt.where(link.image_id.in_(image_ids))
-    names: dict[int, list[str]] = {}
-    for image_id, name in db.session.execute(stmt.order_by(Category.name)):
-        names.setdefault(image_id, []).append(name)
-    return names
-
-
 def search_images(params: SearchParams) -> SearchResult:
     """Run a search: matching images ordered by name, their count and their last use."""
     stmt = filtered_statement(params)
@@ -126,3 +113,19 @@ def search_images(params: SearchParams) -> SearchResult:
     everything = params.limit is None and len(ids) > IN_LIST_MAX
     last_used = last_used_for(None if everything else ids)
     return SearchResult(images=images, last_used=last_used, total=total or 0)
+
+
+def preload_categories(images: list[Image]) -> None:
+    """Fill each image's categories from one query, so to_dict() does not query per image."""
+    link = image_categories.c
+    ids = [image.id for image in images]
+    if not ids:
+        return
+    stmt = select(link.image_id, Category).join(Category, Category.id == link.category_id)
+    if len(ids) <= IN_LIST_MAX:
+        stmt = stmt.where(link.image_id.in_(ids))
+    by_image: dict[int, list[Category]] = {}
+    for image_id, category in db.session.execute(stmt):
+        by_image.setdefault(image_id, []).append(category)
+    for image in images:
+        set_committed_value(image, "categories", by_image.get(image.id, []))

@@ -68,12 +68,14 @@ def categories_by_ids(ids: list[int]) -> list[Category]:
 
 def create_image(storage_path: str | Path, *, name: str, environment: str, image_type: str,
                  description: str = "", protected: bool = False, on_demand: bool = True,
-                 enabled: bool = True, categories: list[Category] | None = None) -> Image:
+                 enabled: bool = True, categories: list[Category] | None = None,
+                 replication_mode: str = "global") -> Image:
     """Create an image with its default profile, storage folder and a history row."""
     _check(rules.image_name_problem(name), "name")
     _check(rules.description_problem(description), "description")
     _check(rules.environment_problem(environment), "environment")
     _check(rules.type_problem(environment, image_type), "type")
+    _check(rules.replication_mode_problem(replication_mode), "replication_mode")
     if name_taken(name):
         raise ImageError(f"An image named {name} already exists.", "name", 409)
     folder = storage.image_dir(storage_path, name)
@@ -83,7 +85,8 @@ def create_image(storage_path: str | Path, *, name: str, environment: str, image
 
     image = Image(name=name, description=description or "", environment=environment,
                   image_type=image_type, protected=protected, on_demand=on_demand,
-                  enabled=enabled, categories=list(categories or []))
+                  enabled=enabled, replication_mode=replication_mode,
+                  categories=list(categories or []))
     profile = default_profile_for(image_type, environment)
     profile.image = image
     db.session.add(image)
