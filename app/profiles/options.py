@@ -1,0 +1,242 @@
+"""Validation of profile option changes, shared by the profile pages and the REST API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Boolean, Integer
+
+from app.extensions import db
+from app.models.images import Image
+from app.models.profiles import (
+    COMPRESSION_ALGORITHMS,
+    COMPRESSION_LEVELS,
+    MODEL_MATCH_CRITERIA,
+    OPTION_FIELDS,
+    PARTITION_METHODS,
+    TASK_COMPLETED_ACTIONS,
+    ImageProfile,
+)
+from app.profiles import selections
+from app.profiles.multicast_args import validate_udpcast_args
+
+EDITABLE_FIELDS = ("name", *OPTION_FIELDS)
+
+# Which fields each tab edits (the Scripts/Sysprep/File copy tabs edit assignments).
+TAB_FIELDS: dict[str, tuple[str, ...]] = {
+    "general": ("name", "description", "model_match", "model_match_criteria"),
+    "pxe": ("pxe_kernel", "pxe_boot_image", "kernel_args"),
+    "task": ("web_cancel", "task_completed_action"),
+    "upload": ("remove_gpt_structures", "dont_shrink_volumes", "dont_shrink_lvm",
+               "skip_hibernation_check", "skip_bitlocker_check", "compression_algorithm",
+               "compression_level", "upload_schema_only", "use_custom_upload_schema"),
+    "deploy": ("change_computer_name", "set_bootmgr_first", "dont_expand_volumes",
+               "update_bcd", "randomize_guids", "fix_boot_sector", "dont_update_nvram",
+               "partition_method", "custom_partition_script", "force_dynamic_exact_match",
+               "modify_image_schema"),
+    "multicast": ("multicast_sender_args", "multicast_receiver_args"),
+}
+TABS = ("general", "pxe", "task", "upload", "deploy", "multicast", "scripts", "sysprep",
+        "filecopy")
+
+# Options the seed marks (LIE) or (WIE): only meaningful in that imaging environment.
+LINUX_ONLY = frozenset({
+    "pxe_kernel", "pxe_boot_image", "kernel_args", "remove_gpt_structures",
+    "dont_shrink_volumes", "dont_shrink_lvm", "skip_hibernation_check", "skip_bitlocker_check",
+    "compression_algorithm", "compression_level", "dont_expand_volumes", "update_bcd",
+    "randomize_guids", "fix_boot_sector", "dont_update_nvram", "force_dynamic_exact_match",
+})
+WINPE_ONLY = frozenset({"set_bootmgr_first"})
+
+CHOICES = {
+    "model_match_criteria": MODEL_MATCH_CRITERIA,
+    "task_completed_action": TASK_COMPLETED_ACTIONS,
+    "compression_algorithm": COMPRESSION_ALGORITHMS,
+    "partition_method": PARTITION_METHODS,
+}
+
+KERNEL_PATTERNS = ("vmlinuz*", "*kernel*")
+BOOT_IMAGE_PATTERNS = ("initrd*", "*.img", "*.cpio*")
+
+
+class ProfileError(ValueError):
+    """Option changes that cannot be saved; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def field_visible(field: str, environment: str) -> bool:
+    """Tell whether a field applies to an image of this imaging environment."""
+    if field in LINUX_ONLY:
+        return environment == "linux"
+    if field in WINPE_ONLY:
+        return environment == "winpe"
+    return True
+
+
+def tab_visible(tab: str, environment: str) -> bool:
+    """Tell whether a tab applies (PXE boot options are for the Linux environment only)."""
+    return tab != "pxe" or environment == "linux"
+
+
+def boot_files(folder: str | Path) -> tuple[list[str], list[str]]:
+    """Return the (kernels, boot images) found in the boot-files folder, sorted."""
+    root = Path(folder)
+    if not root.is_dir():
+        return [], []
+    names = sorted(p.name for p in root.iterdir() if p.is_file())
+
+    def matching(patterns: tuple[str, ...]) -> list[str]:
+        return [n for n in names if any(Path(n).match(p) for p in patterns)]
+
+    return matching(KERNEL_PATTERNS), matching(BOOT_IMAGE_PATTERNS)
+
+
+def _coerce(field: str, value: object) -> object:
+    """Check a value's type against its column; raise ValueError with a message."""
+    column_type = ImageProfile.__table__.c[field].type
+    if isinstance(column_type, Boolean):
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if isinstance(column_type, Integer):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        return value
+    if field in ("custom_upload_schema", "deploy_schema"):
+        if value is not None and not isinstance(value, str | dict):
+            raise ValueError("must be a schema object or null")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    length = getattr(column_type, "length", None)
+    if length and len(value) > length:
+        raise ValueError(f"must be at most {length} characters")
+    return value
+
+
+def _check_model_match(profile: ImageProfile, match: str, criteria: str) -> str | None:
+    """Return an error when an active model match is empty or used by another profile."""
+    if criteria == "disabled":
+        return None
+    if not match.strip():
+        return "enter a model string, or set the criteria to Disabled"
+    clash = db.session.scalar(
+        db.select(ImageProfile).where(
+            ImageProfile.model_match == match,
+            ImageProfile.model_match_criteria != "disabled",
+            ImageProfile.id != profile.id,
+        )
+    )
+    if clash is not None:
+        image = db.session.get(Image, clash.image_id)
+        return (f"model match {match!r} is already used by profile {clash.name!r} of image "
+                f"{image.name if image else clash.image_id!r}; a model can match one profile")
+    return None
+
+
+def clean_changes(profile: ImageProfile, image: Image, changes: dict,
+                  boot_folder: str | Path) -> dict:
+    """Return the validated changes to apply to a profile, or raise ProfileError."""
+    errors: dict[str, str] = {}
+    cleaned: dict = {}
+    for field, value in changes.items():
+        if field not in EDITABLE_FIELDS:
+            errors[field] = "is not a profile option"
+            continue
+        try:
+            value = _coerce(field, value)
+        except ValueError as exc:
+            errors[field] = str(exc)
+            continue
+        if field in CHOICES and value not in CHOICES[field]:
+            errors[field] = f"must be one of {', '.join(CHOICES[field])}"
+            continue
+        if not field_visible(field, image.environment) and value != getattr(profile, field):
+            errors[field] = f"does not apply to the {image.environment} imaging environment"
+            continue
+        cleaned[field] = value
+    if errors:
+        raise ProfileError(errors)
+
+    def final(field: str) -> object:
+        return cleaned.get(field, getattr(profile, field))
+
+    if "compression_algorithm" in cleaned and "compression_level" not in cleaned:
+        cleaned["compression_level"] = COMPRESSION_LEVELS[cleaned["compression_algorithm"]][2]
+    _check_rules(profile, image, cleaned, final, errors, boot_folder)
+    if errors:
+        raise ProfileError(errors)
+    return cleaned
+
+
+def _check_rules(profile, image, cleaned, final, errors, boot_folder) -> None:
+    """Apply the rules that tie fields together; add messages to `errors`."""
+    if "name" in cleaned:
+        name = cleaned["name"].strip()
+        cleaned["name"] = name
+        taken = db.session.scalar(db.select(ImageProfile.id).where(
+            ImageProfile.image_id == image.id, ImageProfile.name == name,
+            ImageProfile.id != profile.id))
+        if not name:
+            errors["name"] = "a profile needs a name"
+        elif taken is not None:
+            errors["name"] = f"this image already has a profile named {name!r}"
+    algorithm, level = final("compression_algorithm"), final("compression_level")
+    low, high, _default = COMPRESSION_LEVELS[algorithm]
+    if not low <= level <= high:
+        errors["compression_level"] = (f"{algorithm} takes level 0" if algorithm == "none"
+                                       else f"{algorithm} takes a level from {low} to {high}")
+    if final("upload_schema_only") and final("use_custom_upload_schema"):
+        errors["use_custom_upload_schema"] = ("Upload schema only and Use custom upload "
+                                              "schema cannot both be on")
+    if {"model_match", "model_match_criteria"} & cleaned.keys():
+        cleaned["model_match"] = final("model_match").strip()
+        problem = _check_model_match(profile, final("model_match"),
+                                     final("model_match_criteria"))
+        if problem:
+            errors["model_match"] = problem
+    if final("partition_method") == "custom_script" and not final("custom_partition_script"):
+        errors["custom_partition_script"] = "the Custom Script method needs a script"
+    kernels, boot_images = boot_files(boot_folder)
+    for field, allowed in (("pxe_kernel", kernels), ("pxe_boot_image", boot_images)):
+        if cleaned.get(field) and cleaned[field] not in allowed:
+            errors[field] = f"{cleaned[field]!r} is not in the boot files folder"
+    for field, role in (("multicast_sender_args", "sender"),
+                        ("multicast_receiver_args", "receiver")):
+        if field in cleaned:
+            try:
+                validate_udpcast_args(cleaned[field], role)
+            except ValueError as exc:
+                errors[field] = str(exc)
+            cleaned[field] = cleaned[field].strip()
+    if "custom_upload_schema" in cleaned:
+        try:
+            cleaned["custom_upload_schema"] = selections.clean(
+                image.schema, cleaned["custom_upload_schema"], "upload")
+        except selections.SelectionError as exc:
+            errors["custom_upload_schema"] = str(exc)
+    deploy_touched = {"deploy_schema", "partition_method", "modify_image_schema"} & cleaned.keys()
+    if deploy_touched and (final("modify_image_schema") or "deploy_schema" in cleaned):
+        try:
+            stored = selections.clean(image.schema, final("deploy_schema"), "deploy",
+                                      final("partition_method"))
+        except selections.SelectionError as exc:
+            errors["deploy_schema"] = str(exc)
+        else:
+            if "deploy_schema" in cleaned:
+                cleaned["deploy_schema"] = stored
+
+
+def apply_changes(profile: ImageProfile, cleaned: dict) -> dict:
+    """Set cleaned values on the profile; return {field: [old, new]} of what changed."""
+    changed = {}
+    for field, value in cleaned.items():
+        old = getattr(profile, field)
+        if old != value:
+            changed[field] = [old, value]
+            setattr(profile, field, value)
+    return changed
