@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
 MANIFEST = "manifest.json"
 SCHEMA = "schema.json"
 MANIFEST_FORMAT = "castor-manifest"
