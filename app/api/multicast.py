@@ -1,7 +1,252 @@
-"""REST API: multicast sessions."""
+"""REST API: multicast sessions (create, list, get, cancel) and the receiving client's calls."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.api import api_error, token_required
+from app.auth import current_username
+from app.extensions import db
+from app.models import (
+    ComputerGroup,
+    ComServer,
+    Image,
+    MulticastClient,
+    MulticastSession,
+)
+from app.models.base import utcnow
+from app.multicast.plans import PlanError, plan_for, profile_options
+from app.multicast.sessions import LateJoinError, SessionError, join_session, setting
+from app.multicast.supervisor import cancel_session, start_session
 
 bp = Blueprint("api_multicast", __name__, url_prefix="/api/v1")
+
+STREAM_FIELDS = ("index", "disk", "partition", "lv", "filesystem", "kind", "compression",
+                 "size_bytes", "sha256", "portbase")
+
+
+def _find(model, value, field: str = "name"):
+    """Return a row by id (int) or by a name field, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) or str(value).isdigit():
+        return db.session.get(model, int(value))
+    return db.session.scalar(db.select(model).filter_by(**{field: value}))
+
+
+def _int(body: dict, key: str, default: int) -> int:
+    value = body.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SessionError(f"{key} must be a whole number")
+    return value
+
+
+@bp.get("/multicast/sessions")
+@token_required
+def list_sessions():
+    """List multicast sessions, newest first (`?live=1` for running ones only)."""
+    query = db.select(MulticastSession).order_by(MulticastSession.id.desc())
+    if request.args.get("live") == "1":
+        query = query.where(MulticastSession.state.in_(("waiting", "sending")))
+    return jsonify({"sessions": [s.to_dict() for s in db.session.scalars(query)]})
+
+
+@bp.post("/multicast/sessions")
+@token_required
+def create():
+    """Create a session for an image profile and start its supervisor."""
+    body = request.get_json(silent=True) or {}
+    image = _find(Image, body.get("image"))
+    if image is None:
+        return api_error(404, f"no image {body.get('image')!r}")
+    profile = None
+    if body.get("profile"):
+        profile = next((p for p in image.profiles if p.name == body["profile"]
+                        or str(p.id) == str(body["profile"])), None)
+        if profile is None:
+            return api_error(404, f"image {image.name} has no profile {body['profile']!r}")
+    group = _find(ComputerGroup, body.get("group"))
+    if body.get("group") and group is None:
+        return api_error(404, f"no computer group {body['group']!r}")
+    server = _find(ComServer, body.get("com_server"), "display_name")
+    if body.get("com_server") and server is None:
+        return api_error(404, f"no com server {body['com_server']!r}")
+    try:
+        expected = body.get("expected_clients")
+        session = start_session(
+            name=body.get("name", ""), image=image, profile=profile,
+            expected_clients=None if expected is None else _int(body, "expected_clients", 1),
+            server=server, group=group,
+            max_wait_seconds=_int(body, "max_wait_seconds", 120),
+            partition_timeout_seconds=_int(body, "partition_timeout_seconds", 3600),
+            retries_until_drop=_int(body, "retries_until_drop", 30),
+            username=current_username())
+    except SessionError as exc:
+        db.session.rollback()
+        return api_error(400, str(exc))
+    return jsonify(session.to_dict()), 201
+
+
+def _session_or_error(session_id: int):
+    session = db.session.get(MulticastSession, session_id)
+    return session, (None if session else api_error(404, f"no multicast session {session_id}"))
+
+
+@bp.get("/multicast/sessions/<int:session_id>")
+@token_required
+def get(session_id: int):
+    """Return one session with its clients and streams."""
+    session, error = _session_or_error(session_id)
+    return error or jsonify(session.to_dict())
+
+
+@bp.post("/multicast/sessions/<int:session_id>/cancel")
+@token_required
+def cancel(session_id: int):
+    """Cancel a live session and kill every sender it runs."""
+    session, error = _session_or_error(session_id)
+    if error:
+        return error
+    if not session.live:
+        return api_error(409, f"session {session.name} is already {session.state}")
+    cancel_session(session)
+    return jsonify(session.to_dict())
+
+
+@bp.post("/multicast/join")
+@token_required
+def join():
+    """Join a waiting session by name; answer the streams, receiver args and disk plans."""
+    body = request.get_json(silent=True) or {}
+    session = db.session.scalar(db.select(MulticastSession).filter_by(name=body.get("session")))
+    if session is None:
+        return api_error(404, f"no multicast session named {body.get('session')!r}")
+    disks = body.get("disks") or []
+    if not isinstance(disks, list) or not all(isinstance(d, dict) and "size_bytes" in d
+                                              for d in disks):
+        return api_error(400, "disks must be a list of {size_bytes, logical_sector_size, ...}")
+    try:
+        member = join_session(session, str(body.get("client_id", ""))[:128],
+                              request.remote_addr or "", str(body.get("computer", "")))
+        plans = plan_for(session.image, session.profile, disks)
+    except LateJoinError as exc:
+        db.session.rollback()
+        return api_error(409, str(exc), state=session.state)
+    except (SessionError, PlanError) as exc:
+        db.session.rollback()
+        return api_error(422, str(exc))
+    db.session.commit()
+    receiver_args: list[str] = []
+    if session.profile is not None and session.profile.multicast_receiver_args:
+        from app.profiles.multicast_args import validate_udpcast_args
+
+        receiver_args = validate_udpcast_args(session.profile.multicast_receiver_args,
+                                              "receiver")
+    return jsonify({
+        "client_id": member.id,
+        "session": {"id": session.id, "name": session.name, "state": session.state,
+                    "image": session.image.name},
+        "streams": [{k: s.get(k) for k in STREAM_FIELDS} for s in session.streams],
+        "receiver_args": receiver_args,
+        # The receiver gives up on a stream whose sender never shows (cancelled session).
+        "start_timeout": session.max_wait_seconds
+        + int(setting("MULTICAST_STREAM_WAIT")) * 4 + 60,
+        "plans": plans,
+        "options": profile_options(session.profile),
+    })
+
+
+def _member_or_error(member_id: int):
+    member = db.session.get(MulticastClient, member_id)
+    return member, (None if member else api_error(404, f"no multicast client {member_id}"))
+
+
+@bp.post("/multicast/clients/<int:member_id>/progress")
+@token_required
+def progress(member_id: int):
+    """Record a client's progress on one stream; answer the session state (cancel poll)."""
+    member, error = _member_or_error(member_id)
+    if error:
+        return error
+    body = request.get_json(silent=True) or {}
+    stream = str(body.get("stream", 0))
+    values = member.progress
+    values[stream] = {k: int(body.get(k, 0) or 0) for k in ("bytes", "total", "rate_bps")}
+    member.progress_json = json.dumps(values, sort_keys=True)
+    if member.state in ("joined", "receiving"):
+        member.state = "receiving"
+    db.session.commit()
+    return jsonify({"state": member.session.state, "client_state": member.state})
+
+
+@bp.post("/multicast/clients/<int:member_id>/<any(done, failed):outcome>")
+@token_required
+def report(member_id: int, outcome: str):
+    """Record that a client finished its deploy, or failed (with `error`)."""
+    member, error = _member_or_error(member_id)
+    if error:
+        return error
+    body = request.get_json(silent=True) or {}
+    member.state = outcome
+    member.error = str(body.get("error", ""))[:4000] if outcome == "failed" else ""
+    member.finished_at = utcnow()
+    db.session.commit()
+    current_app.logger.info("multicast client %s %s", member.id, outcome)
+    return jsonify(member.to_dict())
+
+
+_ERR = {"description": "refused; the body is {\"error\": message}", "content": {
+    "application/json": {"schema": {"type": "object", "properties": {
+        "error": {"type": "string"}}}}}}
+OPENAPI_SCHEMAS = {
+    "MulticastSession": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "image": {"type": "string"},
+        "profile": {"type": "string"}, "expected_clients": {"type": "integer"},
+        "joined_clients": {"type": "integer"},
+        "state": {"enum": ["waiting", "sending", "finished", "failed", "cancelled"]},
+        "streams": {"type": "array", "items": {"type": "object"}},
+        "clients": {"type": "array", "items": {"type": "object"}}}},
+}
+OPENAPI_PATHS = {
+    "/multicast/sessions": {
+        "get": {"summary": "List multicast sessions", "parameters": [
+            {"name": "live", "in": "query", "schema": {"enum": ["1"]}}],
+            "responses": {"200": {"description": "the sessions"}}},
+        "post": {"summary": "Create a multicast session and start sending",
+                 "requestBody": {"content": {"application/json": {"schema": {
+                     "type": "object", "required": ["name", "image"], "properties": {
+                         "name": {"type": "string"}, "image": {"type": "string"},
+                         "profile": {"type": "string"}, "expected_clients": {"type": "integer"},
+                         "group": {"type": "string"}, "com_server": {"type": "string"},
+                         "max_wait_seconds": {"type": "integer"},
+                         "partition_timeout_seconds": {"type": "integer"},
+                         "retries_until_drop": {"type": "integer"}}}}}},
+                 "responses": {"201": {"description": "the session", "content": {
+                     "application/json": {"schema": {
+                         "$ref": "#/components/schemas/MulticastSession"}}}},
+                     "400": _ERR, "404": _ERR}},
+    },
+    "/multicast/sessions/{id}": {"get": {"summary": "One multicast session", "responses": {
+        "200": {"description": "the session"}, "404": _ERR}}},
+    "/multicast/sessions/{id}/cancel": {"post": {
+        "summary": "Cancel a session and kill its senders",
+        "responses": {"200": {"description": "the session"}, "409": _ERR}}},
+    "/multicast/join": {"post": {
+        "summary": "Join a waiting session by name (late joiners get 409)",
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object",
+            "required": ["session", "disks"], "properties": {
+                "session": {"type": "string"}, "client_id": {"type": "string"},
+                "computer": {"type": "string"},
+                "disks": {"type": "array", "items": {"type": "object"}}}}}}},
+        "responses": {"200": {"description": "client id, streams, receiver args, plans"},
+                      "404": _ERR, "409": _ERR, "422": _ERR}}},
+    "/multicast/clients/{id}/progress": {"post": {
+        "summary": "Report bytes received on a stream; answers the session state",
+        "responses": {"200": {"description": "session state"}}}},
+    "/multicast/clients/{id}/done": {"post": {"summary": "Report a finished deploy",
+                                              "responses": {"200": {"description": "ok"}}}},
+    "/multicast/clients/{id}/failed": {"post": {"summary": "Report a failed deploy",
+                                                "responses": {"200": {"description": "ok"}}}},
+}

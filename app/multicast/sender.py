@@ -1,0 +1,191 @@
+"""The sending loop of a session: one udp-sender per partition stream, one after another."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+
+from app.extensions import db
+from app.models import MulticastSession
+from app.models.base import utcnow
+from app.multicast.sessions import finish_session, setting, stream_file
+from app.multicast.supervisor import Stopped, kill_group, pidfile, write_pidfile
+
+BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits")
+
+
+def extra_sender_args(session: MulticastSession) -> list[str]:
+    """Return the profile's extra udp-sender arguments, validated again before use."""
+    text = session.profile.multicast_sender_args if session.profile else ""
+    if not text:
+        return []
+    from app.profiles.multicast_args import validate_udpcast_args
+
+    return validate_udpcast_args(text, "sender")
+
+
+def sender_argv(session: MulticastSession, stream: dict, min_receivers: int,
+                max_wait: int) -> list[str]:
+    """Return the udp-sender command line of one partition stream."""
+    argv = [*setting("MULTICAST_COMMAND_PREFIX"), "udp-sender",
+            "--file", str(stream_file(session, stream)),
+            "--portbase", str(stream["portbase"]), "--interface", session.interface,
+            "--min-receivers", str(min_receivers), "--max-wait", str(max_wait),
+            "--retries-until-drop", str(session.retries_until_drop), "--nokbd"]
+    if stream["index"] > 0:
+        # Later streams go to receivers that are already there: give up if none comes back.
+        argv += ["--start-timeout", str(int(setting("MULTICAST_STREAM_WAIT")) * 4)]
+    return argv + extra_sender_args(session)
+
+
+class SenderOutput:
+    """Reads a udp-sender's output in a thread: start of transfer, bytes sent, last lines."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.started = threading.Event()
+        self.sent_bytes = 0
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        buf = b""
+        while data := proc.stdout.read1(4096):
+            buf += data
+            *complete, buf = re.split(rb"[\r\n]", buf)
+            for raw in complete:
+                self._line(raw.decode(errors="replace").strip())
+        self._line(buf.decode(errors="replace").strip())
+
+    def _line(self, line: str) -> None:
+        if not line:
+            return
+        if line.startswith("Starting transfer"):
+            self.started.set()
+        match = BYTES_RE.search(line)
+        if match:
+            self.sent_bytes = int(match.group(1).replace(" ", ""))
+            return
+        self.lines = [*self.lines[-20:], line]
+
+    def join(self) -> None:
+        """Wait until the output is read to its end."""
+        self._thread.join(timeout=5)
+
+
+def _reload(session_id: int) -> MulticastSession:
+    db.session.expire_all()
+    return db.session.get(MulticastSession, session_id)
+
+
+def _update_stream(session: MulticastSession, index: int, **values) -> None:
+    streams = session.streams
+    streams[index].update(values)
+    session.streams = streams
+
+
+def _mark_sending(session_id: int) -> None:
+    # Conditional update: a cancel that landed meanwhile must win.
+    db.session.execute(
+        db.update(MulticastSession)
+        .where(MulticastSession.id == session_id, MulticastSession.state == "waiting")
+        .values(state="sending", started_at=utcnow()))
+    db.session.commit()
+
+
+def send_stream(session_id: int, stream: dict) -> str | None:
+    """Run the udp-sender of one stream to its end; return an error message or None."""
+    session = _reload(session_id)
+    index = stream["index"]
+    if index == 0:
+        min_receivers, max_wait = session.expected_clients, session.max_wait_seconds
+    else:
+        alive = [c for c in session.clients if c.state != "failed"]
+        min_receivers, max_wait = max(1, len(alive)), int(setting("MULTICAST_STREAM_WAIT"))
+    argv = sender_argv(session, stream, min_receivers, max_wait)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    output = SenderOutput(proc)
+    write_pidfile(session_id, sender=proc.pid)
+    session.sender_pid, session.current_stream = proc.pid, index
+    _update_stream(session, index, state="waiting")
+    session.append_log(f"stream {index}: {' '.join(argv)}")
+    db.session.commit()
+    started_at: float | None = None
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if started_at is None and output.started.is_set():
+                started_at = time.monotonic()
+                _mark_sending(session_id)
+                session = _reload(session_id)
+                _update_stream(session, index, state="sending", started_at=str(utcnow()))
+            session = _reload(session_id)
+            if not session.live:
+                return None
+            _update_stream(session, index, sent_bytes=output.sent_bytes)
+            db.session.commit()
+            timeout = session.partition_timeout_seconds
+            if started_at is not None and time.monotonic() - started_at > timeout:
+                return f"partition stream {index} timed out after {timeout} s"
+    finally:
+        if proc.poll() is None:
+            kill_group(proc.pid, "udp-sender")
+            proc.wait()
+        output.join()
+    session = _reload(session_id)
+    if proc.returncode != 0:
+        tail = " / ".join(output.lines[-3:])
+        return f"udp-sender of stream {index} exited {proc.returncode}: {tail}"
+    _update_stream(session, index, state="done", finished_at=str(utcnow()),
+                   sent_bytes=stream["size_bytes"])
+    session.sender_pid = None
+    db.session.commit()
+    return None
+
+
+def wait_for_clients(session_id: int) -> None:
+    """Give clients time to finish restoring the last partition and report."""
+    deadline = time.monotonic() + int(setting("MULTICAST_CLIENT_GRACE"))
+    while time.monotonic() < deadline:
+        session = _reload(session_id)
+        if not session.live or all(c.state in ("done", "failed") for c in session.clients):
+            return
+        time.sleep(1)
+
+
+def _finish(session_id: int, state: str, error: str = "") -> None:
+    session = _reload(session_id)
+    if session.live:
+        finish_session(session, state, error)
+        db.session.commit()
+
+
+def supervise(session_id: int) -> None:
+    """Send every stream of a session in turn, then close the session and record history."""
+    session = _reload(session_id)
+    write_pidfile(session_id, supervisor=os.getpid())
+    session.supervisor_pid = os.getpid()
+    db.session.commit()
+    try:
+        for stream in session.streams:
+            error = send_stream(session_id, stream)
+            if error:
+                _finish(session_id, "failed", error)
+                return
+            if not _reload(session_id).live:
+                return
+        wait_for_clients(session_id)
+        _finish(session_id, "finished")
+    except Stopped:
+        db.session.rollback()
+        _finish(session_id, "cancelled", "the supervisor was stopped")
+    except Exception as exc:
+        db.session.rollback()
+        _finish(session_id, "failed", f"supervisor error: {exc}")
+        raise
+    finally:
+        pidfile(session_id).unlink(missing_ok=True)
