@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, BinaryIO
 
-from client.run import CommandError, redact, tail
+from client.run import ClientError, CommandError, redact, tail
 
 log = logging.getLogger("castor.client")
 
@@ -238,7 +238,7 @@ class Pipeline:
         if self._feed_error and not self._killed_reason:
             self._killed_reason = f"source failed: {self._feed_error[0]}"
         if failures or self._killed_reason:
-            if self._feed_error and isinstance(self._feed_error[0], CommandError):
+            if self._feed_error and isinstance(self._feed_error[0], ClientError):
                 raise self._feed_error[0]
             raise PipelineError(failures, self._killed_reason)
 

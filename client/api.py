@@ -1,0 +1,178 @@
+"""HTTP client of the server's client API, on the standard library's http.client.
+
+JSON calls, chunked PUT uploads streamed from a generator (nothing staged on the client),
+and downloads with Range that resume where a broken connection stopped.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+import time
+import urllib.parse
+from collections.abc import Iterable, Iterator
+
+from client.run import ClientError
+
+log = logging.getLogger("castor.client")
+
+API_PREFIX = "/api/v1/client"
+NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
+
+
+class ApiError(ClientError):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int, message: str, body: dict | None = None) -> None:
+        self.status = status
+        self.body = body or {}
+        super().__init__(f"server refused ({status}): {message}")
+
+
+class Api:
+    """A connection to one Castor server, authenticated by an API or task token."""
+
+    def __init__(self, server: str, token: str, *, timeout: float = 60.0, retries: int = 3,
+                 retry_delay: float = 1.0) -> None:
+        parsed = urllib.parse.urlsplit(server if "://" in server else f"http://{server}")
+        if parsed.scheme not in ("http", "https"):
+            raise ClientError(f"unsupported server URL: {server}")
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port
+        self.base_path = parsed.path.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+
+    def _connection(self) -> http.client.HTTPConnection:
+        cls = (http.client.HTTPSConnection if self.scheme == "https"
+               else http.client.HTTPConnection)
+        return cls(self.host, self.port, timeout=self.timeout)
+
+    def url(self, path: str) -> str:
+        """Full request path for a client API path (`/uploads` → `/api/v1/client/uploads`)."""
+        if not path.startswith("/api/"):
+            path = API_PREFIX + path
+        return self.base_path + path
+
+    def _headers(self, extra: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers.update(extra or {})
+        return headers
+
+    @staticmethod
+    def _error(status: int, raw: bytes) -> ApiError:
+        try:
+            body = json.loads(raw or b"{}")
+            message = body.get("error") or raw.decode(errors="replace")
+        except ValueError:
+            body, message = {}, raw.decode(errors="replace")[:300]
+        return ApiError(status, message, body if isinstance(body, dict) else {})
+
+    def request(self, method: str, path: str, body: dict | list | None = None, *,
+                retry: bool = True) -> dict:
+        """Send a JSON request and return the decoded JSON answer; retry network errors."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = self._headers({"Content-Type": "application/json"} if data is not None
+                                else None)
+        attempts = self.retries if retry else 1
+        last: Exception | None = None
+        for attempt in range(attempts):
+            conn = self._connection()
+            try:
+                conn.request(method, self.url(path), body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except NETWORK_ERRORS as exc:
+                last = exc
+                log.warning("%s %s failed (%s), attempt %d/%d", method, path, exc,
+                            attempt + 1, attempts)
+                time.sleep(self.retry_delay * (attempt + 1))
+                continue
+            finally:
+                conn.close()
+            if resp.status >= 400:
+                raise self._error(resp.status, raw)
+            return json.loads(raw) if raw else {}
+        raise ClientError(f"server unreachable after {attempts} attempts: {last}")
+
+    def get(self, path: str) -> dict:
+        """GET a JSON resource."""
+        return self.request("GET", path)
+
+    def post(self, path: str, body: dict | list | None = None) -> dict:
+        """POST JSON and return the JSON answer."""
+        return self.request("POST", path, body if body is not None else {})
+
+    def put_json(self, path: str, body: dict) -> dict:
+        """PUT a JSON document."""
+        return self.request("PUT", path, body)
+
+    def put_stream(self, path: str, chunks: Iterable[bytes],
+                   headers: dict | None = None) -> dict:
+        """PUT a body with chunked transfer encoding, streaming chunks as they come."""
+        conn = self._connection()
+        try:
+            conn.putrequest("PUT", self.url(path))
+            for key, value in self._headers({"Content-Type": "application/octet-stream",
+                                             "Transfer-Encoding": "chunked",
+                                             **(headers or {})}).items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            for data in chunks:
+                if data:
+                    conn.send(b"%x\r\n%s\r\n" % (len(data), data))
+            conn.send(b"0\r\n\r\n")
+            resp = conn.getresponse()
+            raw = resp.read()
+        except NETWORK_ERRORS as exc:
+            raise ClientError(f"upload of {path} broke: {exc}") from exc
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise self._error(resp.status, raw)
+        return json.loads(raw) if raw else {}
+
+    def download(self, path: str, *, offset: int = 0, size: int | None = None,
+                 chunk: int = 1 << 20) -> Iterator[bytes]:
+        """Yield a file's bytes; a broken connection resumes with a Range request."""
+        position = offset
+        failures = 0
+        while size is None or position < size:
+            conn = self._connection()
+            try:
+                headers = self._headers({"Range": f"bytes={position}-"} if position else None)
+                conn.request("GET", self.url(path), headers=headers)
+                resp = conn.getresponse()
+                if resp.status >= 400:
+                    raise self._error(resp.status, resp.read())
+                if position and resp.status != 206:
+                    raise ClientError(f"server ignored the Range request for {path}")
+                if size is None:
+                    length = resp.getheader("Content-Length")
+                    size = position + int(length) if length is not None else None
+                while True:
+                    data = resp.read1(chunk) if hasattr(resp, "read1") else resp.read(chunk)
+                    if not data:
+                        break
+                    position += len(data)
+                    failures = 0
+                    yield data
+                if size is None:
+                    return
+                if position < size:
+                    raise http.client.IncompleteRead(b"", size - position)
+            except NETWORK_ERRORS as exc:
+                failures += 1
+                if failures > self.retries:
+                    raise ClientError(
+                        f"download of {path} failed at byte {position}: {exc}") from exc
+                log.warning("download of %s broke at byte %d (%s); resuming", path, position,
+                            exc)
+                time.sleep(self.retry_delay * failures)
+            finally:
+                conn.close()

@@ -1,0 +1,179 @@
+"""Upload: check, shrink, describe, and stream every partition of the disks to the server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack
+
+from client.api import Api
+from client.capture import block_spec, file_spec, send_bytes, send_capture
+from client.devices import Disk, open_disk
+from client.pipeline import run_pipeline
+from client.probe import build_schema, probe_disk
+from client.progress import Progress
+from client.run import ClientError, run
+
+log = logging.getLogger("castor.client")
+
+GIB = 1 << 30
+DEFAULT_SHRINK_THRESHOLD = 5 * GIB
+
+
+def _selection(options: dict) -> dict | None:
+    """The profile's custom upload schema, when it is switched on."""
+    if options.get("use_custom_upload_schema") and options.get("custom_upload_schema"):
+        raw = options["custom_upload_schema"]
+        return json.loads(raw) if isinstance(raw, str) else raw
+    return None
+
+
+def apply_selection(schema: dict, selection: dict | None) -> dict:
+    """Mark the disks and partitions the custom upload schema leaves out (`upload: false`)."""
+    if not selection:
+        return schema
+    chosen = {d.get("index", i): d for i, d in enumerate(selection.get("disks", []))}
+    for disk in schema["disks"]:
+        picked = chosen.get(disk["index"])
+        if picked is None:
+            continue
+        disk["upload"] = picked.get("upload", True)
+        parts = {p["number"]: p for p in picked.get("partitions", [])}
+        for part in disk["partitions"]:
+            mine = parts.get(part["number"], {})
+            part["upload"] = mine.get("upload", True) and disk["upload"]
+            if mine.get("fixed"):
+                part["fixed"] = True
+    return schema
+
+
+def table_files(api: Api, upload_id: str, disk: Disk, info: dict) -> list[dict]:
+    """Save the table area: sfdisk dump, sgdisk backup (GPT) and the raw head sectors."""
+    index = info["index"]
+    entries = [send_bytes(api, upload_id, f"hd{index}/table.sfdisk",
+                          run(["sfdisk", "--dump", disk.path]).encode(), "table", index)]
+    if info["table"] == "gpt":
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(prefix="castor-gpt-") as tmp:
+            run(["sgdisk", f"--backup={tmp.name}", disk.path])
+            entries.append(send_bytes(api, upload_id, f"hd{index}/table.sgdisk",
+                                      open(tmp.name, "rb").read(), "gpt-backup", index))
+    head = bytearray()
+    count = info["table_area_sectors"]
+    run_pipeline([["dd", f"if={disk.path}", f"bs={disk.logical_sector_size}",
+                   f"count={count}", "status=none"]], sink=head.extend)
+    entries.append(send_bytes(api, upload_id, f"hd{index}/head.bin", bytes(head), "head",
+                              index))
+    return entries
+
+
+def _shrink_all(stack: ExitStack, disk: Disk, info: dict, options: dict, block: bool) -> None:
+    """Shrink big ext/NTFS filesystems for the capture; the stack grows them back."""
+    if not block or options.get("dont_shrink_volumes"):
+        return
+    try:
+        from client.resize import filesystem_info, shrunk_for_capture
+    except ImportError:
+        log.warning("resize support missing: capturing filesystems at full size")
+        return
+    threshold = int(options.get("shrink_threshold_bytes") or DEFAULT_SHRINK_THRESHOLD)
+    for part in info["partitions"]:
+        fs = part.get("filesystem")
+        if not fs or not part.get("upload", True) or part.get("fixed"):
+            continue
+        if fs["type"] not in ("ext2", "ext3", "ext4", "ntfs"):
+            continue
+        dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
+        new_size = stack.enter_context(shrunk_for_capture(dev, fs["type"], True, threshold))
+        if new_size is not None:
+            fs.update(filesystem_info(dev, fs["type"]))
+            fs["volume_bytes"] = new_size
+            fs["min_bytes"] = new_size
+            fs["shrunk"] = True
+            log.info("partition %d shrunk to %d bytes for the capture", part["number"],
+                     new_size)
+
+
+def _checks(disk: Disk, info: dict, options: dict) -> None:
+    """Run the upload checks of REFERENCE §5 (each skippable by its profile option)."""
+    try:
+        from client.checks import run_upload_checks
+    except ImportError:
+        log.warning("upload checks missing: skipped")
+        return
+    parts = [{"number": p["number"],
+              "device": disk.partition_device(p["number"], p["start_sector"],
+                                              p["size_sectors"]),
+              "fs_type": (p.get("filesystem") or {}).get("type")}
+             for p in info["partitions"] if p["role"] != "extended" and p.get("upload", True)]
+    run_upload_checks(disk.path, parts, options)
+
+
+def capture_disk(api: Api, upload_id: str, disk: Disk, info: dict, options: dict,
+                 image_type: str, progress: Progress) -> list[dict]:
+    """Stream every selected partition of one disk; return the manifest entries."""
+    entries = table_files(api, upload_id, disk, info)
+    algorithm = options.get("compression_algorithm") or "zstd"
+    level = options.get("compression_level")
+    sector = disk.logical_sector_size
+    for part in info["partitions"]:
+        fs = part.get("filesystem") or {}
+        fs_type = fs.get("type")
+        if part["role"] == "extended" or not part.get("upload", True) or fs_type == "swap":
+            continue  # extended lives in the table; swap is recreated with mkswap -U
+        dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
+        source_bytes = int(fs.get("used_bytes") or part["size_sectors"] * sector)
+        if image_type == "file" and fs_type in ("ntfs", "ext2", "ext3", "ext4", "xfs",
+                                                "btrfs"):
+            spec = file_spec(info["index"], part["number"], fs_type, dev, algorithm, level,
+                             source_bytes)
+        else:
+            spec = block_spec(info["index"], part["number"], fs_type, dev, algorithm, level,
+                              source_bytes)
+        progress.start("upload", f"hd{info['index']} part{part['number']}", source_bytes,
+                       disk=info["index"], partition=part["number"])
+        entries.append(send_capture(api, upload_id, spec, on_stderr_line=progress.tool_line,
+                                    on_bytes=progress.update, cancel=progress.cancelled))
+        progress.finish()
+    return entries
+
+
+def upload_image(api: Api, image: str, profile: str | int | None, disks: list[str],
+                 options: dict | None = None) -> dict:
+    """Upload the disks as image `image`; return the server's answer (image + manifest)."""
+    options = dict(options or {})
+    session = api.post("/uploads", {"image": image, "profile": profile})
+    upload_id, task_id = session["upload_id"], session.get("task_id")
+    profile_options = {**session.get("profile", {}), **options}
+    image_type = session["image"]["type"] if session["image"]["type"] != "both" else "block"
+    progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
+    try:
+        with ExitStack() as stack:
+            opened = [stack.enter_context(open_disk(path)) for path in disks]
+            infos = [probe_disk(disk, i) for i, disk in enumerate(opened)]
+            schema = apply_selection(build_schema(infos, image_type),
+                                     _selection(profile_options))
+            for disk, info in zip(opened, infos, strict=True):
+                if info.get("upload", True):
+                    _checks(disk, info, profile_options)
+            # Shrunk filesystems are grown back when this stack unwinds, errors included.
+            for disk, info in zip(opened, infos, strict=True):
+                if info.get("upload", True):
+                    _shrink_all(stack, disk, info, profile_options, image_type == "block")
+            api.put_json(f"/uploads/{upload_id}/schema", schema)
+            if profile_options.get("upload_schema_only"):
+                return api.post(f"/uploads/{upload_id}/complete", {"schema_only": True})
+            entries: list[dict] = []
+            for disk, info in zip(opened, infos, strict=True):
+                if info.get("upload", True):
+                    entries += capture_disk(api, upload_id, disk, info, profile_options,
+                                            image_type, progress)
+            answer = api.post(f"/uploads/{upload_id}/complete", {"files": entries})
+    except BaseException:
+        try:
+            api.request("DELETE", f"/uploads/{upload_id}", retry=False)
+        except ClientError as exc:
+            log.warning("could not abort upload %s: %s", upload_id, exc)
+        raise
+    return {**answer, "task_id": task_id}
