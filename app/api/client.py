@@ -1,7 +1,242 @@
-"""The imaging client's API."""
+"""The imaging client's API: check-in, on-demand lists and uploads (deploy side in client_io).
+
+Every call takes an API token (`g.user`) or the one-time token of a task
+(`Authorization: Bearer <task token>`); the wire contract is docs/client-api.md.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from app.api import api_error
+from app.extensions import db
+from app.models import Computer, Image, ImageProfile, Task
+from app.models.base import utcnow
+from app.models.computers import ACTIVE_STATES
+from app.models.users import hash_token
+from app.uploads import (
+    UploadError,
+    abort_upload,
+    complete_upload,
+    load_state,
+    receive_file,
+    save_schema,
+    start_upload,
+)
 
 bp = Blueprint("api_client", __name__, url_prefix="/api/v1/client")
+
+
+def client_auth(view):
+    """Accept an API token or an active task's token; set g.task for the latter."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.task = None
+        if g.get("user") is None:
+            header = request.headers.get("Authorization", "")
+            token = header[7:].strip() if header.startswith("Bearer ") else ""
+            task = db.session.scalar(db.select(Task).filter_by(
+                token_hash=hash_token(token))) if token else None
+            if task is None or task.state not in ACTIVE_STATES:
+                return api_error(401, "a valid API token or task token is required")
+            g.task = task
+        try:
+            return view(*args, **kwargs)
+        except UploadError as exc:
+            db.session.rollback()
+            return api_error(exc.status, str(exc))
+
+    return wrapped
+
+
+def acting_username() -> str:
+    """Name recorded in history: the token's user, or the task's computer."""
+    if g.get("user") is not None:
+        return g.user.username
+    task = g.get("task")
+    if task is not None and task.computer is not None:
+        return f"computer:{task.computer.name}"
+    return "client"
+
+
+def find_image(name_or_id: str | int) -> Image | None:
+    """Look an image up by name, or by id when given digits."""
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        return db.session.get(Image, int(name_or_id))
+    return db.session.scalar(db.select(Image).filter_by(name=str(name_or_id)))
+
+
+def find_profile(image: Image, profile: str | int | None) -> ImageProfile | None:
+    """Return the named (or id) profile of an image, or its first profile when None."""
+    if profile in (None, ""):
+        return image.profiles[0] if image.profiles else None
+    for candidate in image.profiles:
+        if str(candidate.id) == str(profile) or candidate.name == str(profile):
+            return candidate
+    return None
+
+
+def task_for(kind: str, image: Image, profile: ImageProfile | None) -> Task:
+    """Return the caller's task, or open an on-demand task so progress has a home."""
+    task = g.get("task")
+    if task is None:
+        task = Task(kind=kind, image_id=image.id, profile_id=profile.id if profile else None,
+                    on_demand=True, state="imaging", started_at=utcnow())
+        db.session.add(task)
+    else:
+        task.state = "imaging"
+        task.started_at = task.started_at or utcnow()
+    db.session.flush()
+    return task
+
+
+@bp.post("/checkin")
+@client_auth
+def checkin():
+    """Identify the computer; answer its active task or that on-demand mode is open."""
+    data = request.get_json(silent=True) or {}
+    computer = None
+    if g.task is not None:
+        computer = g.task.computer
+    elif data.get("mac") or data.get("client_id"):
+        query = db.select(Computer)
+        if data.get("client_id"):
+            computer = db.session.scalar(query.filter_by(client_id=data["client_id"]))
+        if computer is None and data.get("mac"):
+            computer = db.session.scalar(query.filter_by(mac=data["mac"].lower()))
+    task = g.task
+    if task is None and computer is not None:
+        task = db.session.scalar(db.select(Task).where(
+            Task.computer_id == computer.id, Task.state.in_(ACTIVE_STATES)))
+    if computer is not None:
+        computer.last_checkin_at = utcnow()
+    if g.task is not None and g.task.state == "created":
+        g.task.state = "checked_in"
+    db.session.commit()
+    return jsonify({"computer": computer.to_dict() if computer else None,
+                    "task": task.to_dict() if task else None,
+                    "on_demand": task is None})
+
+
+@bp.get("/images")
+@client_auth
+def images():
+    """List enabled images; `on_demand=1` keeps only those available on demand."""
+    query = db.select(Image).filter_by(enabled=True).order_by(Image.name)
+    if request.args.get("on_demand") == "1":
+        query = query.filter_by(on_demand=True)
+    return jsonify({"images": [i.to_dict() for i in db.session.scalars(query)]})
+
+
+@bp.get("/images/<name>/profiles")
+@client_auth
+def profiles(name: str):
+    """List an image's profiles (id and name)."""
+    image = find_image(name)
+    if image is None:
+        return api_error(404, f"no image named {name}")
+    return jsonify({"profiles": [{"id": p.id, "name": p.name, "description": p.description}
+                                 for p in image.profiles]})
+
+
+@bp.get("/profiles/<int:profile_id>/options")
+@client_auth
+def profile_options(profile_id: int):
+    """Return every option of a profile, with its script, sysprep and file-copy modules."""
+    profile = db.session.get(ImageProfile, profile_id)
+    if profile is None:
+        return api_error(404, "no such profile")
+    return jsonify(profile_payload(profile))
+
+
+def profile_payload(profile: ImageProfile) -> dict:
+    """A profile's options plus its ordered modules, as the client consumes them."""
+    data = profile.to_dict()
+    data["scripts"] = [{"name": s.module.name, "contents": s.module.contents,
+                        "priority": s.priority, "run_when": s.run_when}
+                       for s in profile.scripts]
+    data["syspreps"] = [{"name": s.module.name, "opening_tag": s.module.opening_tag,
+                         "closing_tag": s.module.closing_tag, "contents": s.module.contents,
+                         "priority": s.priority} for s in profile.syspreps]
+    data["file_copies"] = [{"name": f.module.name, "module_id": f.module_id,
+                            "destination_folder": f.module.destination_folder,
+                            "unzip": f.module.unzip, "priority": f.priority,
+                            "destination_partition": f.destination_partition}
+                           for f in profile.file_copies]
+    return data
+
+
+@bp.post("/uploads")
+@client_auth
+def create_upload():
+    """Open an upload session for an image (404 unknown, 409 protected)."""
+    data = request.get_json(silent=True) or {}
+    image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
+    if image is None:
+        return api_error(404, f"no image named {data.get('image')}")
+    profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
+    if profile is None:
+        return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
+    task = task_for("upload", image, profile)
+    state = start_upload(current_app.config["STORAGE_PATH"], image, profile.id,
+                         acting_username(), task.id)
+    db.session.commit()
+    return jsonify({"upload_id": state["upload_id"], "task_id": task.id,
+                    "image": image.to_dict(), "profile": profile_payload(profile)}), 201
+
+
+@bp.put("/uploads/<upload_id>/schema")
+@client_auth
+def upload_schema(upload_id: str):
+    """Store the schema of an upload (validated when the schema module is installed)."""
+    try:
+        from app.imaging.schema import validate_schema
+    except ImportError:
+        validate_schema = None
+    schema = request.get_json(silent=True)
+    if not isinstance(schema, dict):
+        return api_error(400, "the body must be a JSON schema document")
+    save_schema(current_app.config["STORAGE_PATH"], upload_id, schema, validate_schema)
+    return jsonify({"upload_id": upload_id, "schema": "stored"})
+
+
+@bp.put("/uploads/<upload_id>/files/<path:relative>")
+@client_auth
+def upload_file(upload_id: str, relative: str):
+    """Stream one image file in; the server hashes it while writing."""
+    size = request.headers.get("X-Castor-Size")
+    stored = receive_file(current_app.config["STORAGE_PATH"], upload_id, relative,
+                          request.stream.read, int(size) if size else None,
+                          request.headers.get("X-Castor-Sha256"))
+    return jsonify(stored), 201
+
+
+@bp.post("/uploads/<upload_id>/complete")
+@client_auth
+def finish_upload(upload_id: str):
+    """Verify every file against the client's list and swap the new image in."""
+    storage = current_app.config["STORAGE_PATH"]
+    state = load_state(storage, upload_id)
+    image = db.session.get(Image, state["image_id"])
+    if image is None:
+        abort_upload(storage, upload_id)
+        return api_error(404, "the image was deleted during the upload")
+    data = request.get_json(silent=True) or {}
+    manifest = complete_upload(storage, upload_id, image, data.get("files", []),
+                               bool(data.get("schema_only")))
+    return jsonify({"image": image.to_dict(), "manifest": manifest})
+
+
+@bp.delete("/uploads/<upload_id>")
+@client_auth
+def delete_upload(upload_id: str):
+    """Abort an upload and remove its staging folder."""
+    removed = abort_upload(current_app.config["STORAGE_PATH"], upload_id)
+    return jsonify({"upload_id": upload_id, "aborted": removed})
+
+
+from app.api import client_io  # noqa: E402,F401  (registers the deploy-side routes on bp)
+from app.api.client_openapi import OPENAPI_PATHS  # noqa: E402,F401

@@ -1,0 +1,182 @@
+"""The imaging client's API, deploy side: image files, plans, progress, log, cancel, checkout."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app, g, jsonify, request, send_file
+
+from app.api import api_error
+from app.api.client import (
+    acting_username,
+    bp,
+    client_auth,
+    find_image,
+    find_profile,
+    profile_payload,
+    task_for,
+)
+from app.extensions import db
+from app.models import Task, record_history
+from app.models.base import utcnow
+from app.storage import StorageError, image_dir, read_manifest, safe_join
+
+LOG_LIMIT = 1_000_000
+
+
+def _deployable(name: str):
+    """Return (image, folder, manifest) of a complete, enabled image, or an error answer."""
+    image = find_image(name)
+    if image is None:
+        return None, None, None, api_error(404, f"no image named {name}")
+    if not image.enabled:
+        return None, None, None, api_error(409, f"image {image.name} is disabled")
+    folder = image_dir(current_app.config["STORAGE_PATH"], image.name)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None, None, None, api_error(409, f"image {image.name} has not been uploaded")
+    return image, folder, manifest, None
+
+
+@bp.get("/images/<name>/manifest")
+@client_auth
+def manifest(name: str):
+    """Return an image's manifest (files, compression, sizes, SHA-256)."""
+    _image, _folder, data, error = _deployable(name)
+    return error or jsonify(data)
+
+
+@bp.get("/images/<name>/schema")
+@client_auth
+def schema(name: str):
+    """Return the schema stored in an image's folder."""
+    _image, folder, _manifest, error = _deployable(name)
+    if error:
+        return error
+    return send_file(folder / "schema.json", mimetype="application/json")
+
+
+@bp.get("/images/<name>/files/<path:relative>")
+@client_auth
+def download(name: str, relative: str):
+    """Serve an image file; Range requests resume a broken download."""
+    _image, folder, _manifest, error = _deployable(name)
+    if error:
+        return error
+    try:
+        path = safe_join(folder, relative)
+    except StorageError as exc:
+        return api_error(400, str(exc))
+    if not path.is_file():
+        return api_error(404, f"no file {relative} in image {name}")
+    return send_file(path, mimetype="application/octet-stream", conditional=True, etag=False)
+
+
+def plan_for(schema_doc: dict, profile_options: dict, selection: dict | None,
+             disks: list[dict]) -> list[dict]:
+    """Ask the planner for one plan per destination disk (raises its PlanError)."""
+    from app.imaging.planner import plan_deploy
+
+    return plan_deploy(schema_doc, selection, disks, profile_options)
+
+
+@bp.post("/deploys")
+@client_auth
+def create_deploy():
+    """Plan a deploy for the client's disks; refuse before anything is written."""
+    data = request.get_json(silent=True) or {}
+    image, folder, manifest_doc, error = _deployable(
+        data.get("image") or (g.task.image_id if g.task else ""))
+    if error:
+        return error
+    profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
+    if profile is None:
+        return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
+    disks = data.get("disks") or []
+    if not disks:
+        return api_error(400, "no destination disks given")
+    schema_doc = json.loads((folder / "schema.json").read_text())
+    options = profile_payload(profile)
+    selection = None
+    if profile.modify_image_schema and profile.deploy_schema:
+        selection = json.loads(profile.deploy_schema)
+    try:
+        plans = plan_for(schema_doc, options, selection, disks)
+    except ImportError:
+        return api_error(503, "the partition planner is not installed on this server")
+    except Exception as exc:  # PlanError: a refusal the operator must read
+        if type(exc).__name__ in ("PlanError", "SchemaError"):
+            return api_error(422, str(exc))
+        raise
+    task = task_for("deploy", image, profile)
+    record_history("image", image.id, "deploy",
+                   {"task_id": task.id, "profile": profile.name, "disks": disks},
+                   acting_username())
+    db.session.commit()
+    return jsonify({"task_id": task.id, "image": image.to_dict(), "profile": options,
+                    "manifest": manifest_doc, "schema": schema_doc, "plans": plans})
+
+
+def _task(data: dict) -> Task | None:
+    """The caller's task: its own (task token) or the id it names (API token)."""
+    if g.get("task") is not None:
+        return g.task
+    task_id = data.get("task_id") or request.args.get("task_id")
+    return db.session.get(Task, int(task_id)) if task_id else None
+
+
+@bp.post("/progress")
+@client_auth
+def progress():
+    """Store the client's progress report (per partition: bytes, rate, ETA)."""
+    data = request.get_json(silent=True) or {}
+    task = _task(data)
+    if task is None:
+        return api_error(404, "no such task")
+    report = {k: data[k] for k in ("step", "disk", "partition", "bytes_done", "bytes_total",
+                                   "rate_bytes_s", "eta_s", "percent", "message") if k in data}
+    report["at"] = utcnow().isoformat(timespec="seconds") + "Z"
+    task.progress_json = json.dumps(report)
+    db.session.commit()
+    return jsonify({"cancel": task.cancel_requested})
+
+
+@bp.post("/log")
+@client_auth
+def append_log():
+    """Append lines to the task's log (kept to the last megabyte)."""
+    data = request.get_json(silent=True) or {}
+    task = _task(data)
+    if task is None:
+        return api_error(404, "no such task")
+    text = str(data.get("text", ""))
+    task.log = (task.log + text)[-LOG_LIMIT:]
+    db.session.commit()
+    return jsonify({"length": len(task.log)})
+
+
+@bp.get("/cancel")
+@client_auth
+def cancel():
+    """Tell the client whether its task was cancelled from the web UI."""
+    task = _task({})
+    if task is None:
+        return api_error(404, "no such task")
+    return jsonify({"cancel": task.cancel_requested or task.state == "cancelled"})
+
+
+@bp.post("/checkout")
+@client_auth
+def checkout():
+    """Close the task: done or failed with the client's error."""
+    data = request.get_json(silent=True) or {}
+    task = _task(data)
+    if task is None:
+        return api_error(404, "no such task")
+    if task.state in ("created", "checked_in", "queued", "imaging"):
+        task.state = "done" if data.get("ok") else (
+            "cancelled" if data.get("cancelled") else "failed")
+    task.error = str(data.get("error", ""))[:4000]
+    task.finished_at = utcnow()
+    db.session.commit()
+    return jsonify({"task": task.to_dict()})
