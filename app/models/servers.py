@@ -72,6 +72,8 @@ class ReplicationStatus(db.Model):
     rate_bps: Mapped[int] = mapped_column(default=0)
     bytes_sent: Mapped[int] = mapped_column(default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    # The upload id of the copy last replicated, so a sweep can tell stale targets apart.
+    upload_id: Mapped[str] = mapped_column(String(64), default="")
     last_try_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,298 @@
+"""The receiving side's store: an incoming copy per image, verified files, atomic commit.
+
+STORAGE_PATH/incoming/<name>/ holds `parts/` (files being received), `tree/` (files received
+and verified) and `state.json` (what was declared and received). The image folder is only
+replaced on commit, after every file checked out, with manifest.json written last.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from app import storage
+from app.replication.plan import SHA256_RE, entry_problems, manifest_problems
+
+BLOCK = 1 << 20
+
+
+class ReplicationRefused(Exception):
+    """The receiving side refuses a request; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str, **extra) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def incoming_dir(storage_path: str | Path, name: str) -> Path:
+    """Return the incoming area of an image, refusing invalid names."""
+    if not storage.valid_name(name):
+        raise ReplicationRefused(400, f"invalid image name: {name!r}")
+    return Path(storage_path) / "incoming" / name
+
+
+@contextmanager
+def image_lock(storage_path: str | Path, name: str) -> Iterator[Path]:
+    """Serialise every change to one image's incoming area (threads and processes)."""
+    area = incoming_dir(storage_path, name)
+    area.mkdir(parents=True, exist_ok=True)
+    with open(area.parent / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield area
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_state(area: Path) -> dict:
+    path = area / "state.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.setdefault("received", {})
+    state.setdefault("partials", {})
+    return state
+
+
+def _save_state(area: Path, state: dict) -> None:
+    storage.write_json_atomic(area / "state.json", state)
+
+
+def _safe(base: Path, relative: str) -> Path:
+    try:
+        return storage.safe_join(base, relative)
+    except storage.StorageError as exc:
+        raise ReplicationRefused(400, str(exc)) from None
+
+
+def hashed_files(folder: Path) -> list[dict]:
+    """List every file of a folder but manifest.json with its real size and SHA-256."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative != storage.MANIFEST and not relative.endswith(".tmp"):
+            found.append({"path": relative, "size_bytes": path.stat().st_size,
+                          "sha256": storage.sha256_file(path)})
+    return found
+
+
+def report(storage_path: str | Path, name: str) -> dict:
+    """Describe what this server holds of an image: manifest, real files, incoming copy."""
+    folder = storage.image_dir(storage_path, name)
+    try:
+        manifest = storage.read_manifest(folder)
+    except ValueError:
+        manifest = None  # an unreadable manifest is as good as none: resend everything
+    with image_lock(storage_path, name) as area:
+        state = _load_state(area)
+        incoming = []
+        for path, info in state["received"].items():
+            file = area / "tree" / path
+            if file.is_file() and file.stat().st_mtime_ns == info["mtime_ns"]:
+                incoming.append({"path": path, "size_bytes": info["size_bytes"],
+                                 "sha256": info["sha256"], "complete": True})
+        for path, info in state["partials"].items():
+            part = area / "parts" / path
+            if part.is_file():
+                incoming.append({"path": path, "size_bytes": info["size_bytes"],
+                                 "sha256": info["sha256"], "complete": False,
+                                 "received_bytes": part.stat().st_size})
+    return {"image": name, "manifest": manifest, "files": hashed_files(folder),
+            "incoming": incoming}
+
+
+def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: int,
+                  size: int, sha256: str, body: BinaryIO, length: int,
+                  body_sha256: str) -> dict:
+    """Write one chunk of a file into the incoming copy; verify the file when complete."""
+    problems = entry_problems({"path": relative, "size_bytes": size, "sha256": sha256})
+    if problems:
+        raise ReplicationRefused(400, "; ".join(problems))
+    if offset < 0 or length < 0 or offset + length > size:
+        raise ReplicationRefused(
+            400, f"{relative}: bytes {offset}..{offset + length} go past the declared size {size}"
+        )
+    with image_lock(storage_path, name) as area:
+        part = _safe(area / "parts", relative)
+        final = _safe(area / "tree", relative)
+        state = _load_state(area)
+        declared = {"size_bytes": size, "sha256": sha256}
+        if offset == 0:
+            part.unlink(missing_ok=True)
+            state["received"].pop(relative, None)
+            state["partials"][relative] = declared
+            _save_state(area, state)
+        else:
+            have = part.stat().st_size if part.is_file() else 0
+            if state["partials"].get(relative) != declared or have != offset:
+                raise ReplicationRefused(409, f"{relative}: cannot continue at byte {offset}",
+                                         received_bytes=have)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        _write_chunk(part, offset, body, length, body_sha256, relative)
+        if offset + length < size:
+            return {"path": relative, "received_bytes": offset + length, "complete": False}
+        actual = storage.sha256_file(part)
+        if actual != sha256:
+            part.unlink()
+            state["partials"].pop(relative, None)
+            _save_state(area, state)
+            raise ReplicationRefused(
+                422, f"{relative}: SHA-256 mismatch on receipt (got {actual}); file discarded"
+            )
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, final)
+        state["partials"].pop(relative, None)
+        state["received"][relative] = {**declared, "mtime_ns": final.stat().st_mtime_ns}
+        _save_state(area, state)
+        return {"path": relative, "received_bytes": size, "complete": True}
+
+
+def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha256: str,
+                 relative: str) -> None:
+    """Append a request body to a part file; undo the append on any failure."""
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with open(part, "ab") as handle:
+            while written < length:
+                block = body.read(min(BLOCK, length - written))
+                if not block:
+                    break
+                handle.write(block)
+                digest.update(block)
+                written += len(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if written != length:
+            raise ReplicationRefused(400, f"{relative}: body ended after {written} of "
+                                          f"{length} bytes")
+        if digest.hexdigest() != body_sha256:
+            raise ReplicationRefused(400, f"{relative}: the body does not match its signed hash")
+    except OSError as exc:
+        _truncate(part, offset)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ReplicationRefused(507, "the target's disk is full") from None
+        raise
+    except ReplicationRefused:
+        _truncate(part, offset)
+        raise
+
+
+def _truncate(part: Path, offset: int) -> None:
+    if part.exists():
+        with open(part, "r+b") as handle:
+            handle.truncate(offset)
+
+
+def commit(storage_path: str | Path, name: str, manifest: dict,
+           extra_files: list[dict]) -> int:
+    """Assemble the incoming copy, verify every file, write the manifest last, swap it in.
+
+    Files unchanged since the previous complete copy are hard-linked from it. Returns the
+    number of files in the new copy; raises ReplicationRefused (nothing replaced) otherwise.
+    """
+    problems = manifest_problems(manifest)
+    if not isinstance(extra_files, list):
+        problems.append("extra_files is not a list")
+        extra_files = []
+    for entry in extra_files:
+        problems.extend(entry_problems(entry))
+    if problems:
+        raise ReplicationRefused(400, "malformed manifest: " + "; ".join(problems[:10]))
+    entries = manifest["files"] + extra_files
+    paths = [entry["path"] for entry in entries]
+    if len(set(paths)) != len(paths):
+        raise ReplicationRefused(400, "malformed manifest: a path is listed twice")
+    current = storage.image_dir(storage_path, name)
+    with image_lock(storage_path, name) as area:
+        tree = area / "tree"
+        tree.mkdir(exist_ok=True)
+        state = _load_state(area)
+        problems = []
+        for entry in entries:
+            problem = _settle(entry, tree, current, state["received"])
+            if problem:
+                problems.append(problem)
+        if problems:
+            raise ReplicationRefused(409, "incomplete copy, previous copy kept: "
+                                     + "; ".join(problems[:10]), problems=problems)
+        keep = set(paths)
+        for path in sorted(tree.rglob("*"), reverse=True):
+            relative = path.relative_to(tree).as_posix()
+            if path.is_file() and relative not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        # The manifest goes in last: a copy without it never counts as complete.
+        storage.write_json_atomic(tree / storage.MANIFEST, manifest)
+        storage.replace_image(storage_path, name, tree)
+        shutil.rmtree(area / "parts", ignore_errors=True)
+        (area / "state.json").unlink(missing_ok=True)
+    shutil.rmtree(area, ignore_errors=True)
+    return len(entries)
+
+
+def _settle(entry: dict, tree: Path, current: Path, received: dict) -> str | None:
+    """Make sure one file sits verified in the tree; return a problem or None."""
+    path, size, sha = entry["path"], entry["size_bytes"], entry["sha256"]
+    target = _safe(tree, path)
+    info = received.get(path)
+    if target.is_file() and info and info["mtime_ns"] == target.stat().st_mtime_ns:
+        if info["size_bytes"] != size:
+            return f"{path}: received {info['size_bytes']} bytes, manifest says {size}"
+        if info["sha256"] != sha:
+            return f"{path}: received SHA-256 differs from the manifest's"
+        return None  # verified on receipt and untouched since
+    if target.is_file():
+        target.unlink()
+    previous = _safe(current, path) if current.is_dir() else None
+    if previous is None or not previous.is_file():
+        return f"{path}: missing"
+    if previous.stat().st_size != size:
+        return f"{path}: {previous.stat().st_size} bytes here, manifest says {size}"
+    if storage.sha256_file(previous) != sha:
+        return f"{path}: SHA-256 mismatch"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(previous, target)
+    except OSError:
+        shutil.copy2(previous, target)
+    return None
+
+
+def delete(storage_path: str | Path, name: str) -> bool:
+    """Remove an image's folder and incoming copy; tell whether there was a folder."""
+    with image_lock(storage_path, name) as area:
+        existed = storage.image_dir(storage_path, name).exists()
+        storage.delete_image(storage_path, name)
+        shutil.rmtree(area, ignore_errors=True)
+    return existed
+
+
+def rename(storage_path: str | Path, old: str, new: str) -> bool:
+    """Rename an image's folder; drop the old incoming copy. Tell whether it existed."""
+    if not storage.valid_name(new):
+        raise ReplicationRefused(400, f"invalid image name: {new!r}")
+    with image_lock(storage_path, old) as area:
+        existed = storage.image_dir(storage_path, old).exists()
+        try:
+            storage.rename_image(storage_path, old, new)
+        except storage.StorageError as exc:
+            raise ReplicationRefused(409, str(exc)) from None
+        shutil.rmtree(area, ignore_errors=True)
+    return existed
+
+
+def is_sha256(value: str) -> bool:
+    """Tell whether a string is a lower-case hex SHA-256."""
+    return bool(SHA256_RE.match(value or ""))

@@ -1,0 +1,129 @@
+"""Signed HTTP calls to a peer com server, streamed and throttled (stdlib http.client)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+from collections.abc import Callable
+from urllib.parse import quote, urlencode, urlsplit
+
+from app.replication.signing import EMPTY_SHA256, sign_request
+from app.replication.throttle import TokenBucket
+
+API = "/api/v1/replication"
+SEND_BLOCK = 256 * 1024
+
+
+class RemoteError(Exception):
+    """A peer call failed; `retryable` tells whether trying again can help."""
+
+    def __init__(self, message: str, status: int = 0, retryable: bool = False,
+                 body: dict | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.body = body or {}
+
+
+class Peer:
+    """One target server: its URL, the shared secret and our name as the sender."""
+
+    def __init__(self, url: str, secret: str, sender: str, timeout: float = 60,
+                 bucket: TokenBucket | None = None) -> None:
+        parts = urlsplit(url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError(f"invalid server URL {url!r}: use http://host:port")
+        self.url = url.rstrip("/")
+        self.scheme, self.netloc, self.prefix = parts.scheme, parts.netloc, parts.path
+        self.secret, self.sender, self.timeout, self.bucket = secret, sender, timeout, bucket
+        self.connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.connection is None:
+            factory = (http.client.HTTPSConnection if self.scheme == "https"
+                       else http.client.HTTPConnection)
+            self.connection = factory(self.netloc, timeout=self.timeout)
+        return self.connection
+
+    def close(self) -> None:
+        """Close the kept-alive connection."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def call(self, method: str, path: str, query: dict | None = None, body: bytes = b"",
+             body_sha256: str | None = None,
+             on_sent: Callable[[int], None] | None = None) -> dict:
+        """Send one signed request and return its JSON answer, or raise RemoteError."""
+        signed_path = API + path + (f"?{urlencode(query)}" if query else "")
+        digest = body_sha256 or (hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256)
+        headers = sign_request(self.secret, self.sender, method, signed_path, digest)
+        headers["Content-Length"] = str(len(body))
+        if method in ("POST", "PUT"):
+            headers["Content-Type"] = ("application/json" if method == "POST"
+                                       else "application/octet-stream")
+        wire_path = self.prefix + quote(API + path, safe="/") + (
+            f"?{urlencode(query)}" if query else "")
+        try:
+            connection = self._connect()
+            connection.putrequest(method, wire_path, skip_accept_encoding=True)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            view = memoryview(body)
+            for start in range(0, len(body), SEND_BLOCK):
+                block = view[start:start + SEND_BLOCK]
+                if self.bucket is not None:
+                    self.bucket.consume(len(block))
+                connection.send(block)
+                if on_sent is not None:
+                    on_sent(len(block))
+            response = connection.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise RemoteError(f"{self.url} unreachable: {exc}", retryable=True) from None
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"error": raw[:200].decode(errors="replace")}
+        if response.status >= 400:
+            message = answer.get("error") or f"HTTP {response.status}"
+            # Server errors and lost chunks may pass; refusals (auth, bad data, full disk) won't.
+            retryable = response.status >= 500 and response.status != 507 or \
+                response.status in (409, 422)
+            raise RemoteError(f"{self.url}: {message}", status=response.status,
+                              retryable=retryable, body=answer)
+        return answer
+
+    def ping(self) -> dict:
+        """Check the URL and shared secret."""
+        return self.call("GET", "/ping")
+
+    def report(self, name: str) -> dict:
+        """Fetch what the peer holds of an image."""
+        return self.call("GET", f"/images/{name}/manifest")
+
+    def put_chunk(self, name: str, path: str, offset: int, size: int, sha256: str,
+                  data: bytes, on_sent: Callable[[int], None] | None = None) -> dict:
+        """Send bytes offset.. of one file."""
+        query = {"offset": offset, "size": size, "sha256": sha256}
+        return self.call("PUT", f"/images/{name}/files/{path}", query, data,
+                         hashlib.sha256(data).hexdigest(), on_sent)
+
+    def commit(self, name: str, manifest: dict, extra_files: list[dict]) -> dict:
+        """Ask the peer to verify and swap in its incoming copy."""
+        body = json.dumps({"manifest": manifest, "extra_files": extra_files}).encode()
+        return self.call("POST", f"/images/{name}/commit", body=body)
+
+    def delete(self, name: str) -> dict:
+        """Ask the peer to delete an image."""
+        return self.call("DELETE", f"/images/{name}")
+
+    def rename(self, old: str, new: str) -> dict:
+        """Ask the peer to rename an image."""
+        return self.call("POST", f"/images/{old}/rename",
+                         body=json.dumps({"new_name": new}).encode())

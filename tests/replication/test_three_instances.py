@@ -1,0 +1,211 @@
+"""Replication between three real Castor instances over loopback HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from app import storage
+from app.extensions import db
+from app.models import Image, Job, ReplicationStatus
+from app.replication import queue_one, queue_replication
+from tests.replication.conftest import make_image, run_worker
+
+MIB = 1 << 20
+
+
+def _status(instance, image_id: int, server_id: int) -> ReplicationStatus:
+    with instance.app.app_context():
+        row = db.session.scalar(db.select(ReplicationStatus)
+                                .filter_by(image_id=image_id, server_id=server_id))
+        db.session.expunge(row)
+        return row
+
+
+def _replicate(instance, image_id: int, server_id: int | None = None) -> list[str]:
+    """Queue replication (all targets, or one server) and run the jobs; return job ids."""
+    with instance.app.app_context():
+        image = db.session.get(Image, image_id)
+        if server_id is None:
+            jobs = queue_replication(image, force=True)
+        else:
+            from app.models import ComServer
+
+            jobs = [queue_one(image, db.session.get(ComServer, server_id))]
+        ids = [job.id for job in jobs]
+    run_worker(instance)
+    return ids
+
+
+def _job(instance, job_id: str) -> Job:
+    with instance.app.app_context():
+        row = db.session.get(Job, job_id)
+        db.session.expunge(row)
+        return row
+
+
+def test_replicates_to_two_then_sends_nothing_when_unchanged(trio):
+    a, b, c, ids = trio
+    image_id = make_image(a, "two-targets", [MIB, 2 * MIB, 3000])
+    job_ids = _replicate(a, image_id)
+    assert len(job_ids) == 2
+    for job_id in job_ids:
+        assert _job(a, job_id).status == "finished", _job(a, job_id).error
+    for target, key in ((b, "b"), (c, "c")):
+        folder = target.image_folder("two-targets")
+        assert storage.verify_folder(folder) == []
+        assert (folder / "schema.json").read_bytes() == \
+            (a.image_folder("two-targets") / "schema.json").read_bytes()
+        status = _status(a, image_id, ids[key])
+        assert status.state == "replicated"
+        assert status.bytes_sent == 3 * MIB + 3000 + (folder / "schema.json").stat().st_size
+        with target.app.app_context():
+            replica = db.session.scalar(db.select(Image).filter_by(name="two-targets"))
+            assert replica is not None and replica.replication_mode == "none"
+
+    job_ids = _replicate(a, image_id)
+    for job_id, key in zip(job_ids, ("b", "c"), strict=True):
+        assert "0 bytes sent" in _job(a, job_id).message
+        assert _status(a, image_id, ids[key]).bytes_sent == 0
+
+
+def test_corrupted_file_on_target_is_detected_and_resent(trio):
+    a, b, _c, ids = trio
+    image_id = make_image(a, "corrupt-me", [MIB, MIB], mode="selective")
+    with a.app.app_context():
+        from app.models import ComServer
+
+        image = db.session.get(Image, image_id)
+        image.replication_servers = [db.session.get(ComServer, ids["b"])]
+        db.session.commit()
+    _replicate(a, image_id)
+    victim = b.image_folder("corrupt-me") / "hd0/part2.ext4.partclone.zst"
+    data = bytearray(victim.read_bytes())
+    data[1000] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    assert storage.verify_folder(b.image_folder("corrupt-me")) != []
+
+    _replicate(a, image_id)
+    status = _status(a, image_id, ids["b"])
+    assert status.state == "replicated"
+    assert status.bytes_sent == MIB  # only the damaged file went again
+    assert storage.verify_folder(b.image_folder("corrupt-me")) == []
+
+
+def test_selective_sends_only_where_chosen(trio):
+    a, b, c, ids = trio
+    image_id = make_image(a, "only-c", [MIB], mode="selective")
+    with a.app.app_context():
+        from app.models import ComServer
+
+        image = db.session.get(Image, image_id)
+        image.replication_servers = [db.session.get(ComServer, ids["c"])]
+        db.session.commit()
+    job_ids = _replicate(a, image_id)
+    assert len(job_ids) == 1
+    assert storage.verify_folder(c.image_folder("only-c")) == []
+    assert not b.image_folder("only-c").exists()
+
+
+def test_mode_none_sends_nothing(trio):
+    a, b, c, _ids = trio
+    image_id = make_image(a, "stay-home", [1000], mode="none")
+    assert _replicate(a, image_id) == []
+    assert not b.image_folder("stay-home").exists()
+    assert not c.image_folder("stay-home").exists()
+
+
+def test_killed_target_keeps_old_copy_and_resumes(trio):
+    a, b, _c, ids = trio
+    image_id = make_image(a, "resume-me", [MIB, 3 * MIB])
+    _replicate(a, image_id, ids["b"])
+    old_manifest = (b.image_folder("resume-me") / "manifest.json").read_bytes()
+
+    # A new upload replaces the files; the second one is big and slowed to ~2 MB/s.
+    folder = a.image_folder("resume-me")
+    storage.delete_image(a.storage, "resume-me")
+    with a.app.app_context():
+        db.session.delete(db.session.get(Image, image_id))
+        db.session.commit()
+    image_id = make_image(a, "resume-me", [MIB, 3 * MIB])
+    a.set_peer(ids["b"], max_bandwidth_kbps=16000)
+    parts = b.storage / "incoming" / "resume-me"
+
+    def kill_midway() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            received = storage.folder_size(parts / "tree") + storage.folder_size(parts / "parts")
+            if received > 2 * MIB:
+                b.kill()
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_midway)
+    killer.start()
+    try:
+        first = _replicate(a, image_id, ids["b"])[0]
+    finally:
+        killer.join()
+    job = _job(a, first)
+    assert job.status == "failed"
+    assert "unreachable" in job.error
+    status = _status(a, image_id, ids["b"])
+    assert status.state == "failed" and "unreachable" in status.error
+    assert status.last_try_at is not None
+    # The previous complete copy is still there, untouched.
+    assert (b.image_folder("resume-me") / "manifest.json").read_bytes() == old_manifest
+    assert storage.verify_folder(b.image_folder("resume-me")) == []
+
+    b.start()
+    a.set_peer(ids["b"], max_bandwidth_kbps=0)
+    second = _replicate(a, image_id, ids["b"])[0]
+    assert _job(a, second).status == "finished", _job(a, second).error
+    status = _status(a, image_id, ids["b"])
+    assert status.state == "replicated"
+    total = sum(e["size_bytes"] for e in storage.read_manifest(folder)["files"])
+    assert 0 < status.bytes_sent < total - 2 * MIB + 256 * 1024
+    assert storage.read_manifest(b.image_folder("resume-me")) == storage.read_manifest(folder)
+    assert storage.verify_folder(b.image_folder("resume-me")) == []
+
+
+def test_wrong_secret_fails_with_a_clear_error(trio):
+    a, b, _c, ids = trio
+    image_id = make_image(a, "bad-secret", [1000])
+    a.set_peer(ids["b"], shared_secret="not-the-secret")
+    try:
+        job_id = _replicate(a, image_id, ids["b"])[0]
+    finally:
+        with b.app.app_context():
+            from app.models import ComServer
+
+            secret = db.session.scalar(db.select(ComServer).filter_by(is_local=False))
+            a.set_peer(ids["b"], shared_secret=secret.shared_secret)
+    job = _job(a, job_id)
+    assert job.status == "failed"
+    assert "bad signature" in job.error
+    assert _status(a, image_id, ids["b"]).state == "failed"
+    assert not b.image_folder("bad-secret").exists()
+
+
+def test_delete_and_rename_propagate(trio):
+    a, b, c, _ids = trio
+    image_id = make_image(a, "to-rename", [1000])
+    _replicate(a, image_id)
+    assert b.image_folder("to-rename").exists() and c.image_folder("to-rename").exists()
+    from app.replication import propagate_delete, propagate_rename
+
+    with a.app.app_context():
+        assert len(propagate_rename("to-rename", "renamed")) == 2
+    run_worker(a)
+    for target in (b, c):
+        assert not target.image_folder("to-rename").exists()
+        assert storage.verify_folder(target.image_folder("renamed")) == []
+        with target.app.app_context():
+            assert db.session.scalar(db.select(Image).filter_by(name="renamed")) is not None
+    with a.app.app_context():
+        assert len(propagate_delete("renamed")) == 2
+    run_worker(a)
+    for target in (b, c):
+        assert not target.image_folder("renamed").exists()
+        with target.app.app_context():
+            assert db.session.scalar(db.select(Image).filter_by(name="renamed")) is None
