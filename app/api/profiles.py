@@ -1,7 +1,217 @@
-"""REST API: image profiles and modules."""
+"""REST API: image profiles, their module assignments, and modules.
+
+The rules are those of the pages: validation lives in app.profiles.options,
+app.profiles.assignments and app.modules.domain, which both call.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.api import api_error, token_required
+from app.extensions import db
+from app.models import Image, ImageProfile
+from app.modules.api import NotFound, kind_or_error, register_module_routes
+from app.modules.domain import KINDS
+from app.profiles import assignments, domain
+from app.profiles.assignments import AssignmentError
+from app.profiles.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from app.profiles.options import ProfileError
 
 bp = Blueprint("api_profiles", __name__, url_prefix="/api/v1")
+
+PROFILE_BASE = "/images/<int:image_id>/profiles"
+
+
+def _body() -> dict | None:
+    """Return the JSON object body, or None when it is not one."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _invalid(errors: dict[str, str]):
+    """Answer refused changes: 422 with one message per field; nothing was saved."""
+    db.session.rollback()
+    return api_error(422, "validation failed; nothing was saved", errors=errors)
+
+
+def _image(image_id: int) -> Image:
+    """Return the image or raise NotFound."""
+    image = db.session.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"no image with id {image_id}")
+    return image
+
+
+def _profile(image_id: int, profile_id: int) -> tuple[Image, ImageProfile]:
+    """Return the image and its profile, or raise NotFound."""
+    image = _image(image_id)
+    profile = db.session.get(ImageProfile, profile_id)
+    if profile is None or profile.image_id != image.id:
+        raise NotFound(f"image {image_id} has no profile with id {profile_id}")
+    return image, profile
+
+
+def profile_json(profile: ImageProfile, image: Image) -> dict:
+    """Return a profile as API data: options, schemas as objects, assignments, minimums."""
+    data = profile.to_dict()
+    for field in ("custom_upload_schema", "deploy_schema"):
+        data[field] = json.loads(data[field]) if data[field] else None
+    for slug, kind in KINDS.items():
+        data[slug] = [assignments.assignment_to_dict(kind, row)
+                      for row in assignments.rows(profile, kind)]
+    data["minimum_sizes_bytes"] = domain.profile_minimums(profile, image)
+    return data
+
+
+@bp.get(PROFILE_BASE)
+@token_required
+def list_profiles(image_id: int):
+    """List an image's profiles."""
+    image = _image(image_id)
+    return jsonify([profile_json(p, image) for p in image.profiles])
+
+
+@bp.post(PROFILE_BASE)
+@token_required
+def create_profile(image_id: int):
+    """Create a profile from a name and optional options."""
+    image = _image(image_id)
+    body = _body()
+    if body is None or not isinstance(body.get("name"), str):
+        return api_error(400, "the body must be a JSON object with a name")
+    options = {k: v for k, v in body.items() if k not in ("name", "description")}
+    try:
+        profile = domain.create_profile(image, body["name"], str(body.get("description", "")))
+        if options:
+            domain.update_profile(profile, image, options, current_app.config["BOOT_FILES_PATH"])
+    except ProfileError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(profile_json(profile, image)), 201
+
+
+@bp.get(PROFILE_BASE + "/<int:profile_id>")
+@token_required
+def get_profile(image_id: int, profile_id: int):
+    """Return one profile."""
+    image, profile = _profile(image_id, profile_id)
+    return jsonify(profile_json(profile, image))
+
+
+@bp.patch(PROFILE_BASE + "/<int:profile_id>")
+@token_required
+def patch_profile(image_id: int, profile_id: int):
+    """Change some options of a profile (all or nothing)."""
+    image, profile = _profile(image_id, profile_id)
+    body = _body()
+    if body is None:
+        return api_error(400, "the body must be a JSON object of options")
+    # Read-only keys of the GET shape may come back unchanged.
+    for key in ("id", "image_id", "minimum_sizes_bytes", *KINDS):
+        body.pop(key, None)
+    try:
+        domain.update_profile(profile, image, body, current_app.config["BOOT_FILES_PATH"])
+    except ProfileError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(profile_json(profile, image))
+
+
+@bp.delete(PROFILE_BASE + "/<int:profile_id>")
+@token_required
+def delete_profile(image_id: int, profile_id: int):
+    """Delete a profile; the last profile of an image is refused with 409."""
+    _image_row, profile = _profile(image_id, profile_id)
+    try:
+        domain.delete_profile(profile)
+    except ProfileError as exc:
+        db.session.rollback()
+        return api_error(409, exc.errors["profile"])
+    db.session.commit()
+    return "", 204
+
+
+@bp.post(PROFILE_BASE + "/<int:profile_id>/clone")
+@token_required
+def clone_profile(image_id: int, profile_id: int):
+    """Clone a profile with its options and module assignments."""
+    image, profile = _profile(image_id, profile_id)
+    copy = domain.clone_profile(profile)
+    db.session.commit()
+    return jsonify(profile_json(copy, image)), 201
+
+
+@bp.get(PROFILE_BASE + "/<int:profile_id>/<kind>")
+@token_required
+def list_assignments(image_id: int, profile_id: int, kind: str):
+    """List a profile's assigned modules of a kind, in run order."""
+    info = kind_or_error(kind)
+    _image_row, profile = _profile(image_id, profile_id)
+    return jsonify([assignments.assignment_to_dict(info, r)
+                    for r in assignments.rows(profile, info)])
+
+
+@bp.post(PROFILE_BASE + "/<int:profile_id>/<kind>")
+@token_required
+def add_assignment(image_id: int, profile_id: int, kind: str):
+    """Assign a module: {module_id, priority?, run_when? | destination_partition?}."""
+    info = kind_or_error(kind)
+    _image_row, profile = _profile(image_id, profile_id)
+    body = _body()
+    if body is None:
+        return api_error(400, "the body must be a JSON object with a module_id")
+    fields = {k: v for k, v in body.items() if k != "module_id"}
+    try:
+        row = assignments.assign(profile, info, body.get("module_id"), fields)
+    except AssignmentError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(assignments.assignment_to_dict(info, row)), 201
+
+
+def _assignment(profile: ImageProfile, info, assignment_id: int):
+    """Return one assignment of the profile, or raise NotFound."""
+    row = assignments.find(profile, info, assignment_id)
+    if row is None:
+        raise NotFound(f"the profile has no {info.slug} assignment {assignment_id}")
+    return row
+
+
+@bp.patch(PROFILE_BASE + "/<int:profile_id>/<kind>/<int:assignment_id>")
+@token_required
+def patch_assignment(image_id: int, profile_id: int, kind: str, assignment_id: int):
+    """Change an assignment's priority, run_when or destination_partition."""
+    info = kind_or_error(kind)
+    _image_row, profile = _profile(image_id, profile_id)
+    row = _assignment(profile, info, assignment_id)
+    body = _body()
+    if body is None:
+        return api_error(400, "the body must be a JSON object")
+    for key in ("id", "module_id", "module_name"):
+        body.pop(key, None)
+    try:
+        assignments.update(profile, info, row, body)
+    except AssignmentError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(assignments.assignment_to_dict(info, row))
+
+
+@bp.delete(PROFILE_BASE + "/<int:profile_id>/<kind>/<int:assignment_id>")
+@token_required
+def delete_assignment(image_id: int, profile_id: int, kind: str, assignment_id: int):
+    """Remove a module from the profile."""
+    info = kind_or_error(kind)
+    _image_row, profile = _profile(image_id, profile_id)
+    assignments.remove(profile, info, _assignment(profile, info, assignment_id))
+    db.session.commit()
+    return "", 204
+
+
+# Modules CRUD (/api/v1/modules/<kind>) shares this blueprint and its errors.
+register_module_routes(bp, token_required)
+
+__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp"]

@@ -1,0 +1,126 @@
+"""REST routes for modules (/api/v1/modules/<kind>), registered on the profiles API blueprint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.api import api_error
+from app.extensions import db
+from app.models.images import record_history
+from app.modules import domain, files
+from app.modules.domain import KINDS, Kind, ModuleError
+
+
+class NotFound(Exception):
+    """A referenced object does not exist (answered as 404)."""
+
+
+def kind_or_error(kind: str) -> Kind:
+    """Return a module kind by slug, or raise NotFound."""
+    if kind not in KINDS:
+        raise NotFound(f"unknown module kind {kind!r}; use {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def _module(info: Kind, module_id: int):
+    """Return a module, or raise NotFound."""
+    module = db.session.get(info.model, module_id)
+    if module is None:
+        raise NotFound(f"no {info.label.lower()} module with id {module_id}")
+    return module
+
+
+def _storage() -> str:
+    """Return the storage root."""
+    return current_app.config["STORAGE_PATH"]
+
+
+def _invalid(errors: dict[str, str]):
+    """Answer refused module data with 422; nothing was saved."""
+    db.session.rollback()
+    return api_error(422, "validation failed; nothing was saved", errors=errors)
+
+
+def list_modules(kind: str):
+    """List the modules of a kind."""
+    info = kind_or_error(kind)
+    rows = db.session.scalars(db.select(info.model).order_by(info.model.name)).all()
+    return jsonify([domain.module_to_dict(info, m, _storage()) for m in rows])
+
+
+def create_module(kind: str):
+    """Create a module from a JSON object of its fields."""
+    info = kind_or_error(kind)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "the body must be a JSON object")
+    try:
+        module = domain.create_module(info, body)
+    except ModuleError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(domain.module_to_dict(info, module, _storage())), 201
+
+
+def get_module(kind: str, module_id: int):
+    """Return one module."""
+    info = kind_or_error(kind)
+    return jsonify(domain.module_to_dict(info, _module(info, module_id), _storage()))
+
+
+def patch_module(kind: str, module_id: int):
+    """Change some fields of a module (all or nothing)."""
+    info = kind_or_error(kind)
+    module = _module(info, module_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "the body must be a JSON object")
+    for key in ("id", "kind", "files"):
+        body.pop(key, None)
+    try:
+        domain.update_module(info, module, body)
+    except ModuleError as exc:
+        return _invalid(exc.errors)
+    db.session.commit()
+    return jsonify(domain.module_to_dict(info, module, _storage()))
+
+
+def delete_module(kind: str, module_id: int):
+    """Delete a module, its assignments and its files."""
+    info = kind_or_error(kind)
+    domain.delete_module(info, _module(info, module_id), _storage())
+    db.session.commit()
+    return "", 204
+
+
+def upload_files(module_id: int):
+    """Add files to a file-copy module (multipart field `files`; all or nothing)."""
+    info = KINDS["filecopies"]
+    module = _module(info, module_id)
+    uploads = [(f.filename or "", f.stream) for f in request.files.getlist("files")
+               if f.filename]
+    try:
+        stored = files.save_uploads(_storage(), module.id, uploads)
+    except files.UploadError as exc:
+        return api_error(422, f"nothing was uploaded: {exc}")
+    record_history("module", module.id, "upload",
+                   {"kind": info.slug, "name": module.name, "files": stored})
+    db.session.commit()
+    return jsonify(domain.module_to_dict(info, module, _storage())), 201
+
+
+def register_module_routes(bp: Blueprint, guard: Callable) -> None:
+    """Add the module routes to an API blueprint, each behind the `guard` decorator."""
+    bp.register_error_handler(NotFound, lambda exc: api_error(404, str(exc)))
+    bp.add_url_rule("/modules/<kind>", view_func=guard(list_modules), methods=["GET"])
+    bp.add_url_rule("/modules/<kind>", view_func=guard(create_module), methods=["POST"])
+    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(get_module),
+                    methods=["GET"])
+    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(patch_module),
+                    methods=["PATCH"])
+    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(delete_module),
+                    methods=["DELETE"])
+    bp.add_url_rule("/modules/filecopies/<int:module_id>/files",
+                    view_func=guard(upload_files), methods=["POST"])
