@@ -176,3 +176,12 @@ class Api:
                 time.sleep(self.retry_delay * failures)
             finally:
                 conn.close()
+
+    def checkout(self, task_id: int | None, ok: bool, error: str = "") -> None:
+        """Tell the server a task ended (best effort: a failure is only logged)."""
+        if task_id is None:
+            return
+        try:
+            self.post("/checkout", {"task_id": task_id, "ok": ok, "error": error[:4000]})
+        except ClientError as exc:
+            log.warning("checkout failed: %s", exc)

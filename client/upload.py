@@ -163,17 +163,21 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
                     _shrink_all(stack, disk, info, profile_options, image_type == "block")
             api.put_json(f"/uploads/{upload_id}/schema", schema)
             if profile_options.get("upload_schema_only"):
-                return api.post(f"/uploads/{upload_id}/complete", {"schema_only": True})
+                answer = api.post(f"/uploads/{upload_id}/complete", {"schema_only": True})
+                api.checkout(task_id, True)
+                return {**answer, "task_id": task_id}
             entries: list[dict] = []
             for disk, info in zip(opened, infos, strict=True):
                 if info.get("upload", True):
                     entries += capture_disk(api, upload_id, disk, info, profile_options,
                                             image_type, progress)
             answer = api.post(f"/uploads/{upload_id}/complete", {"files": entries})
-    except BaseException:
+    except BaseException as exc:
         try:
             api.request("DELETE", f"/uploads/{upload_id}", retry=False)
-        except ClientError as exc:
-            log.warning("could not abort upload %s: %s", upload_id, exc)
+        except ClientError as abort_exc:
+            log.warning("could not abort upload %s: %s", upload_id, abort_exc)
+        api.checkout(task_id, False, str(exc) or type(exc).__name__)
         raise
+    api.checkout(task_id, True)
     return {**answer, "task_id": task_id}

@@ -180,3 +180,27 @@ def checkout():
     task.finished_at = utcnow()
     db.session.commit()
     return jsonify({"task": task.to_dict()})
+
+
+@bp.get("/modules/<int:module_id>/files")
+@client_auth
+def module_files(module_id: int):
+    """List the stored files of a file-copy module."""
+    from app.modules.files import list_files
+
+    return jsonify({"files": list_files(current_app.config["STORAGE_PATH"], module_id)})
+
+
+@bp.get("/modules/<int:module_id>/files/<path:relative>")
+@client_auth
+def module_file(module_id: int, relative: str):
+    """Download one file of a file-copy module (Range supported)."""
+    from app.modules.files import module_dir
+
+    try:
+        path = safe_join(module_dir(current_app.config["STORAGE_PATH"], module_id), relative)
+    except StorageError as exc:
+        return api_error(400, str(exc))
+    if not path.is_file():
+        return api_error(404, f"no file {relative} in module {module_id}")
+    return send_file(path, mimetype="application/octet-stream", conditional=True, etag=False)

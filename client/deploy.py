@@ -1,0 +1,180 @@
+"""Deploy: plan from the server, write the table, restore each partition, finish the disk."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+
+from client.api import Api
+from client.devices import Disk, open_disk
+from client.finish import finish_disk
+from client.progress import Progress
+from client.restore import make_swap, restore_partition
+from client.run import ClientError, run
+
+log = logging.getLogger("castor.client")
+
+# Given a manifest entry, return its compressed stream (unicast: an HTTP download).
+StreamSource = Callable[[dict], Iterable[bytes] | list[list[str]]]
+
+
+def manifest_file(manifest: dict, kind: str | tuple[str, ...], disk: int,
+                  partition: int | None = None, lv: str | None = None) -> dict | None:
+    """Find a manifest entry by kind, disk, and partition or logical volume."""
+    kinds = (kind,) if isinstance(kind, str) else kind
+    for entry in manifest.get("files", []):
+        if entry["kind"] in kinds and entry["disk"] == disk and (
+                entry.get("partition") == partition if lv is None else entry.get("lv") == lv):
+            return entry
+    return None
+
+
+def fetch_bytes(source: StreamSource, entry: dict) -> bytes:
+    """Read a small image file (table dump, head sectors) completely."""
+    stream = source(entry)
+    if isinstance(stream, list):
+        raise ClientError("table files cannot come from a command stream")
+    return b"".join(stream)
+
+
+def write_table(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
+                options: dict, env: dict) -> None:
+    """Wipe the disk's signatures and write the planned (or original) partition table."""
+    disk.release_partitions()
+    index = plan["disk_index"]
+    if plan.get("method") == "custom_script" or plan.get("custom_script"):
+        from client.customize import run_scripts
+
+        run_scripts([{"name": "partition script", "contents": plan.get("custom_script") or
+                      options.get("custom_partition_script", ""), "priority": 0,
+                      "run_when": "partition"}], "partition", env)
+        return
+    run(["wipefs", "-a", "-q", disk.path], check=False)
+    run(["sgdisk", "--zap-all", disk.path], check=False)
+    if plan.get("restore_original_table"):
+        entry = manifest_file(manifest, "table", index)
+        if entry is None:
+            raise ClientError(f"the image has no saved table for disk {index}")
+        script = fetch_bytes(source, entry).decode()
+        # The saved dump names the source device; sfdisk only needs the table lines.
+        script = "\n".join(line for line in script.splitlines()
+                           if not line.startswith(("device:", "last-lba:")))
+        run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", disk.path], input=script)
+    else:
+        run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "--wipe", "always",
+             disk.path], input=plan["sfdisk_script"])
+    _restore_boot_code(disk, plan, manifest, source)
+    disk.reread_table()
+
+
+def _restore_boot_code(disk: Disk, plan: dict, manifest: dict, source: StreamSource) -> None:
+    """Put the MBR boot code back (and, on MBR disks, the sectors before partition 1)."""
+    entry = manifest_file(manifest, "head", plan["disk_index"])
+    if entry is None:
+        return
+    head = fetch_bytes(source, entry)
+    sector = disk.logical_sector_size
+    starts = [p["start_sector"] for p in plan.get("partitions", [])]
+    fd = os.open(disk.path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, head[:440], 0)
+        if plan.get("table") == "mbr" and starts:
+            # Boot loaders (GRUB core.img) live in the gap; the partition table does not.
+            gap_end = min(len(head), min(starts) * sector)
+            if gap_end > sector:
+                os.pwrite(fd, head[sector:gap_end], sector)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def restore_disk(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
+                 progress: Progress, cancel: threading.Event | None = None) -> None:
+    """Restore every planned partition of one disk, stopping at the first bad file."""
+    index = plan["disk_index"]
+    for part in plan.get("partitions", []):
+        fs = part.get("filesystem") or {}
+        fs_type = fs.get("type")
+        if part.get("role") == "extended":
+            continue
+        dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
+        if fs_type == "swap":
+            make_swap(dev, fs.get("uuid", ""), fs.get("label", ""))
+            continue
+        src_number = part.get("source_partition") or part["number"]
+        entry = manifest_file(manifest, ("partclone", "dd", "wim"), index, src_number,
+                              part.get("lv"))
+        if entry is None:
+            log.info("partition %d has no image file: left empty", part["number"])
+            continue
+        label = f"hd{index} part{part['number']} ({entry['path']})"
+        progress.start("deploy", f"hd{index} part{part['number']}", entry["size_bytes"],
+                       disk=index, partition=part["number"])
+        restore_partition(source(entry), entry.get("compression", "none"),
+                          entry.get("filesystem"), dev, entry.get("sha256"),
+                          kind=entry["kind"], label=label, expected_size=entry["size_bytes"],
+                          fs_label=fs.get("label", ""), fs_uuid=fs.get("uuid", ""),
+                          on_stderr_line=progress.tool_line, on_bytes=progress.update,
+                          cancel=cancel)
+        progress.finish()
+
+
+def disk_facts(disks: list[Disk]) -> list[dict]:
+    """What the planner needs to know of each destination disk."""
+    return [{"size_bytes": d.size_bytes, "logical_sector_size": d.logical_sector_size,
+             "physical_sector_size": d.physical_sector_size, "name": d.name} for d in disks]
+
+
+def http_source(api: Api, image: str) -> StreamSource:
+    """Stream sources that download image files from the server (with resume)."""
+    return lambda entry: api.download(f"/images/{image}/files/{entry['path']}",
+                                      size=entry.get("size_bytes"))
+
+
+def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[str],
+                 options: dict | None = None) -> dict:
+    """Deploy image `image` onto the disks; return the server's deploy answer."""
+    options = dict(options or {})
+    with ExitStack() as stack:
+        opened = [stack.enter_context(open_disk(path)) for path in disks]
+        answer = api.post("/deploys", {"image": image, "profile": profile,
+                                       "disks": disk_facts(opened)})
+        task_id = answer.get("task_id")
+        progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
+        try:
+            deploy_plans(api, answer, opened, http_source(api, image), progress, options)
+        except BaseException as exc:
+            api.checkout(task_id, False, str(exc) or type(exc).__name__)
+            raise
+        api.checkout(task_id, True)
+    return answer
+
+
+def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: StreamSource,
+                 progress: Progress, options: dict) -> None:
+    """Run the whole deploy of the server's plans on the opened disks."""
+    profile_options = {**answer.get("profile", {}), **options}
+    plans = answer["plans"]
+    if len(plans) > len(opened):
+        raise ClientError(f"the plan needs {len(plans)} disks, {len(opened)} given")
+    for disk, plan in zip(opened, plans, strict=False):
+        env = {"CASTOR_DISK": disk.path, "CASTOR_IMAGE": answer["image"]["name"],
+               "CASTOR_COMPUTER_NAME": profile_options.get("computer_name", "")}
+        _scripts(profile_options, "before_imaging", env)
+        write_table(disk, plan, answer["manifest"], source, profile_options, env)
+        restore_disk(disk, plan, answer["manifest"], source, progress, progress.cancelled)
+        finish_disk(disk, plan, answer["schema"], profile_options, api=api, env=env)
+
+
+def _scripts(options: dict, run_when: str, env: dict) -> None:
+    """Run the profile's scripts for one moment of the deploy."""
+    scripts = options.get("scripts") or []
+    if not any(s.get("run_when") == run_when for s in scripts):
+        return
+    from client.customize import run_scripts
+
+    run_scripts(scripts, run_when, env)
+

@@ -1,0 +1,150 @@
+"""After the partitions are written: GUIDs, growing, boot sector, names, modules, NVRAM.
+
+`finish_disk` is shared by unicast and multicast deploys.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from client.devices import Disk
+from client.run import ClientError
+
+log = logging.getLogger("castor.client")
+
+GROWABLE = ("ext2", "ext3", "ext4", "ntfs", "xfs", "btrfs")
+MOUNTABLE = ("ext2", "ext3", "ext4", "ntfs", "xfs", "btrfs")
+
+
+def _partitions(plan: dict) -> list[dict]:
+    return [p for p in plan.get("partitions", []) if p.get("role") != "extended"]
+
+
+def _device(disk: Disk, part: dict) -> str:
+    return disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
+
+
+def set_guids(disk: Disk, plan: dict, options: dict) -> None:
+    """Restore the source's partition GUIDs and disk id, or randomize them."""
+    from client import bootcfg
+
+    if plan.get("randomize_guids") or options.get("randomize_guids"):
+        if plan.get("table") == "gpt":
+            bootcfg.randomize_guids(disk.path)
+        return
+    bootcfg.restore_partition_guids(disk.path, plan.get("table", "gpt"),
+                                    [p for p in _partitions(plan) if p.get("uuid")],
+                                    plan.get("disk_id"))
+
+
+def grow_filesystems(disk: Disk, plan: dict, options: dict) -> list[int]:
+    """Grow each restored filesystem to fill its partition (unless the profile says not)."""
+    if options.get("dont_expand_volumes"):
+        return []
+    from client.resize import expand
+
+    grown = []
+    for part in _partitions(plan):
+        fs_type = (part.get("filesystem") or {}).get("type")
+        if fs_type in GROWABLE and part.get("grow", True) is not False:
+            expand(_device(disk, part), fs_type)
+            grown.append(part["number"])
+    return grown
+
+
+def fix_boot_sectors(disk: Disk, plan: dict, options: dict) -> None:
+    """Write the new start sector into NTFS boot sectors of an MBR disk."""
+    if not options.get("fix_boot_sector", True) or plan.get("table") != "mbr":
+        return
+    from client.bootcfg import fix_ntfs_boot_sector
+
+    for part in _partitions(plan):
+        if (part.get("filesystem") or {}).get("type") == "ntfs":
+            fix_ntfs_boot_sector(_device(disk, part), part["start_sector"])
+
+
+def _download_module(api, module: dict, into: Path) -> Path:
+    """Fetch a file-copy module's files from the server into a folder."""
+    listing = api.get(f"/modules/{module['module_id']}/files")
+    for item in listing.get("files", []):
+        target = into / item["path"]
+        if into.resolve() not in target.resolve().parents:
+            raise ClientError(f"module file {item['path']!r} leaves its folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as handle:
+            for data in api.download(f"/modules/{module['module_id']}/files/{item['path']}",
+                                     size=item.get("size_bytes")):
+                handle.write(data)
+    return into
+
+
+def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
+    """Computer name, sysprep edits, before-file-copy scripts and file copies per partition."""
+    from client import customize as steps
+    from client.mount import mounted
+
+    name = options.get("computer_name") or ""
+    syspreps = options.get("syspreps") or []
+    scripts = options.get("scripts") or []
+    copies = options.get("file_copies") or []
+    for part in _partitions(plan):
+        fs_type = (part.get("filesystem") or {}).get("type")
+        wants_copy = [c for c in copies if str(c.get("destination_partition")) in (
+            str(part["number"]), part.get("lv") or "")]
+        mounted_work = (fs_type in MOUNTABLE and (
+            (name and options.get("change_computer_name")) or syspreps
+            or any(s.get("run_when") == "before_file_copy" for s in scripts)))
+        dev = _device(disk, part)
+        if mounted_work:
+            with mounted(dev, fs_type) as root:
+                if name and options.get("change_computer_name"):
+                    steps.set_computer_name(root, name)
+                if syspreps:
+                    steps.apply_sysprep(root, syspreps)
+                steps.run_scripts(scripts, "before_file_copy",
+                                  {**env, "CASTOR_PARTITION": str(part["number"]),
+                                   "CASTOR_MOUNT_POINT": str(root)}, cwd=root)
+        for module in steps.by_priority(wants_copy):
+            if api is None:
+                raise ClientError("file copy modules need the server")
+            with tempfile.TemporaryDirectory(prefix="castor-module-") as tmp:
+                source = _download_module(api, module, Path(tmp))
+                steps.copy_files(dev, fs_type or "", source,
+                                 module.get("destination_folder") or "/",
+                                 bool(module.get("unzip")))
+
+
+def update_boot_entries(disk: Disk, plan: dict, schema: dict, options: dict) -> None:
+    """Recreate EFI boot entries from the schema (unless the profile disables it)."""
+    if options.get("dont_update_nvram"):
+        return
+    source = next((d for d in schema.get("disks", []) if d["index"] == plan["disk_index"]), {})
+    entries, esp = [], None
+    for part in source.get("partitions", []):
+        if part.get("efi_boot"):
+            entries.append(part["efi_boot"])
+            esp = part["number"]
+    if entries and esp is not None:
+        from client.bootcfg import update_nvram
+
+        update_nvram(disk.path, esp, entries)
+
+
+def finish_disk(disk: Disk, plan: dict, schema: dict, options: dict, *, api=None,
+                env: dict | None = None) -> None:
+    """Every step after the partitions of one disk are restored, in the reference order."""
+    env = dict(env or {})
+    disk.release_partitions()
+    set_guids(disk, plan, options)
+    grow_filesystems(disk, plan, options)
+    fix_boot_sectors(disk, plan, options)
+    customize(disk, plan, options, api, env)
+    scripts = options.get("scripts") or []
+    if any(s.get("run_when") == "after_file_copy" for s in scripts):
+        from client.customize import run_scripts
+
+        run_scripts(scripts, "after_file_copy", env)
+    update_boot_entries(disk, plan, schema, options)
+    disk.release_partitions()

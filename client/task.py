@@ -1,0 +1,249 @@
+"""Task mode: identify the machine, check in, wait for a slot, run the web task or the menu.
+
+`castor-client --server URL task` (server and token may also come from the kernel command
+line a PXE boot script wrote: `castor_server=... castor_task=...`). The task's upload or
+deploy runs through the client's own upload/deploy functions; task mode then checks the task
+out with its result, sends the log and runs the profile's task completed action.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+
+from client.api import Api, ApiError
+from client.identity import boot_settings, identify
+from client.run import ClientError, run
+
+log = logging.getLogger("castor.client")
+
+TASKS_API = "/api/v1/tasks"
+
+
+class TaskCancelled(ClientError):
+    """The task was cancelled from the web UI while this client waited or worked."""
+
+
+def checkin(api: Api, identity: dict) -> dict:
+    """Check in; switch the connection to a newly issued task token; return the answer."""
+    answer = api.post(f"{TASKS_API}/checkin", identity)
+    if answer.get("token"):
+        api.token = answer["token"]
+    return answer
+
+
+def wait_for_slot(api: Api, task_id: int, *, poll: float = 5.0,
+                  say: Callable[[str], None] = print,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Ask for an imaging slot until the server grants one, showing the place in line."""
+    last = None
+    while True:
+        try:
+            answer = api.post(f"{TASKS_API}/{task_id}/start")
+        except ApiError as exc:
+            if exc.status == 409:
+                raise TaskCancelled(f"task {task_id} ended while waiting: "
+                                    f"{exc.body.get('state', 'ended')}") from exc
+            raise
+        if answer.get("state") == "imaging":
+            return
+        if answer.get("position") != last:
+            last = answer.get("position")
+            say(f"Queued: number {last} in line, waiting for a free imaging slot...")
+        sleep(poll)
+
+
+def _client_function(module: str, name: str) -> Callable:
+    """Return one of the client's own imaging functions."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ClientError(f"this client has no {module}.{name}") from exc
+
+
+def run_web_task(api: Api, task: dict, disks: list[str]) -> dict:
+    """Run an upload or deploy task with the client's own functions; return their answer."""
+    image = task["image"]["name"] if task.get("image") else None
+    profile = task.get("profile_id")
+    if task["kind"] == "upload":
+        upload_image = _client_function("client.upload", "upload_image")
+        return upload_image(api, image, profile, disks)
+    if task["kind"] == "deploy":
+        deploy_image = _client_function("client.deploy", "deploy_image")
+        return deploy_image(api, image, profile, disks)
+    raise ClientError(f"task mode cannot run a {task['kind']} task (multicast joins a session)")
+
+
+def check_out(api: Api, task_id: int, *, ok: bool, error: str = "",
+              cancelled: bool = False) -> None:
+    """Report the task's end to the server (best effort: the task expires otherwise)."""
+    try:
+        api.post("/checkout", {"task_id": task_id, "ok": ok, "error": error[:4000],
+                               "cancelled": cancelled})
+    except ClientError as exc:
+        log.warning("check-out of task %s failed: %s", task_id, exc)
+
+
+def send_log(api: Api, task_id: int, text: str) -> None:
+    """Upload the task's log (best effort)."""
+    if not text:
+        return
+    try:
+        api.post("/log", {"task_id": task_id, "text": text})
+    except ClientError as exc:
+        log.warning("log upload of task %s failed: %s", task_id, exc)
+
+
+def completed_action(action: str, dry_run: bool) -> list[str]:
+    """Run the profile's task completed action (reboot, power off, exit to shell)."""
+    from client.bootcfg import task_completed_action
+
+    argv = task_completed_action(action or "reboot", dry_run)
+    if argv:
+        run(argv)
+    return argv
+
+
+class _Collector(logging.Handler):
+    """Keep this run's log lines, to send with the check-out."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
+             poll: float = 5.0, say: Callable[[str], None] = print) -> dict:
+    """Wait for a slot, run the task, check out, send the log, then the completed action."""
+    task = answer["task"]
+    task_id = task["id"]
+    profile = task.get("profile") or {}
+    say(f"Task {task_id}: {task['kind']} of image "
+        f"{(task.get('image') or {}).get('name', '?')} ({profile.get('name', 'default')})")
+    collector = _Collector()
+    logging.getLogger("castor").addHandler(collector)
+    action = profile.get("task_completed_action", "reboot")
+    try:
+        wait_for_slot(api, task_id, poll=poll, say=say)
+        log.info("task %s: %s started on %s", task_id, task["kind"], ", ".join(disks))
+        result = run_web_task(api, task, disks)
+    except KeyboardInterrupt:
+        check_out(api, task_id, ok=False, error="interrupted on the client")
+        raise
+    except Exception as exc:
+        cancelled = _cancel_requested(api, task_id)
+        log.error("task %s %s: %s", task_id, "cancelled" if cancelled else "failed", exc)
+        if not isinstance(exc, TaskCancelled):
+            check_out(api, task_id, ok=False, error=str(exc), cancelled=cancelled)
+        send_log(api, task_id, "\n".join(collector.lines) + "\n")
+        # The completed action runs whether the task finished or errored out (or was stopped).
+        completed_action(action, dry_run)
+        raise
+    finally:
+        logging.getLogger("castor").removeHandler(collector)
+    check_out(api, task_id, ok=True)
+    send_log(api, task_id, "\n".join(collector.lines) + f"\ntask {task_id} done\n")
+    say(f"Task {task_id} done.")
+    completed_action(action, dry_run)
+    return result
+
+
+def _cancel_requested(api: Api, task_id: int) -> bool:
+    """Ask the server whether the task was cancelled from the web UI."""
+    try:
+        return bool(api.get(f"{TASKS_API}/{task_id}/cancel").get("cancel"))
+    except ClientError:
+        return False
+
+
+def on_demand_menu(api: Api, identity: dict, disks: list[str], *,
+                   ask: Callable[[str], str] = input, say: Callable[[str], None] = print,
+                   dry_run: bool = False) -> dict | None:
+    """Offer on-demand imaging: pick deploy or upload and an image; run it."""
+    say("No web task for this computer. On-demand imaging:")
+    say("  1) deploy an image   2) upload an image   3) quit")
+    choice = ask("Choice: ").strip()
+    if choice not in ("1", "2"):
+        return None
+    images = api.get("/images?on_demand=1").get("images", [])
+    for number, image in enumerate(images, start=1):
+        say(f"  {number}) {image['name']}  {image.get('description', '')}")
+    if choice == "2":
+        say("  or type a new image name")
+    picked = ask("Image: ").strip()
+    if picked.isdigit() and 1 <= int(picked) <= len(images):
+        picked = images[int(picked) - 1]["name"]
+    if not picked:
+        return None
+    kind = "deploy" if choice == "1" else "upload"
+    task = {"kind": kind, "image": {"name": picked}, "profile_id": None, "id": None}
+    log.info("on-demand %s of %s (model %s)", kind, picked, identity.get("model") or "?")
+    try:
+        result = run_web_task(api, task, disks)
+    except ClientError as exc:
+        say(f"On-demand {kind} failed: {exc}")
+        raise
+    if result.get("task_id"):
+        check_out(api, result["task_id"], ok=True)
+    say(f"On-demand {kind} of {picked} done.")
+    return result
+
+
+def task_mode(server: str | None, token: str | None, disks: list[str], *,
+              sys_root: str = "/sys", cmdline: str = "/proc/cmdline", dry_run: bool = False,
+              poll: float = 5.0, ask: Callable[[str], str] = input,
+              say: Callable[[str], None] = print) -> dict | None:
+    """The `task` subcommand: identify, check in, then the web task or the on-demand menu."""
+    settings = boot_settings(cmdline)
+    server = server or settings.get("server")
+    token = token or settings.get("task") or settings.get("token")
+    if not server:
+        raise ClientError("no server: pass --server or boot with castor_server=URL")
+    if not token:
+        raise ClientError("no token: pass --token or boot with castor_task=TOKEN")
+    identity = identify(sys_root)
+    if not identity["mac"]:
+        raise ClientError("no network interface with a MAC address was found")
+    say(f"This is {identity['mac']} (model {identity['model'] or 'unknown'}, "
+        f"serial {identity['serial'] or 'unknown'}); checking in...")
+    api = Api(server, token)
+    answer = checkin(api, identity)
+    if answer.get("task"):
+        return run_task(api, answer, disks, dry_run=dry_run, poll=poll, say=say)
+    return on_demand_menu(api, identity, disks, ask=ask, say=say, dry_run=dry_run)
+
+
+def add_parser(subparsers) -> None:
+    """Register the `task` subcommand on an argparse subparsers object."""
+    parser = subparsers.add_parser("task", help="run this computer's web task (or the menu)")
+    parser.add_argument("disks", nargs="*", default=[],
+                        help="disks (or disk image files) to image; default: all found")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="do not reboot or power off when the task ends")
+    parser.add_argument("--poll", type=float, default=5.0, help="queue poll interval (s)")
+    parser.set_defaults(func=command)
+
+
+def command(args) -> int:
+    """Run the `task` subcommand from parsed arguments."""
+    disks = list(args.disks)
+    if not disks:
+        disks = _default_disks()
+    task_mode(getattr(args, "server", None), getattr(args, "token", None), disks,
+              dry_run=args.dry_run, poll=args.poll)
+    return 0
+
+
+def _default_disks() -> list[str]:
+    """Return the machine's non-removable disks, as the client's disk finder sees them."""
+    try:
+        find = _client_function("client.devices", "find_disks")
+    except ClientError as exc:
+        raise ClientError("name the disks to image (this client cannot list them)") from exc
+    return list(find())
