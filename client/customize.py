@@ -26,23 +26,19 @@ COMPUTER_NAME_TAG = re.compile(r"<ComputerName>[^<]*</ComputerName>|<ComputerNam
 SCRIPT_TIMEOUT = 3600
 
 
-def find_case_insensitive(root: Path, relative: str) -> Path | None:
+def find_case_insensitive(root: Path, relative: str) -> list[Path]:
     """Find root/relative whatever the letter case of each part (NTFS keeps Windows' casing)."""
-    current = root
+    current = [root]
     for part in PurePosixPath(relative).parts:
-        if not current.is_dir() or current.is_symlink():
-            return None
-        matches = sorted(p for p in current.iterdir() if p.name.lower() == part.lower())
-        if not matches:
-            return None
-        current = matches[0]
-    return current if current.is_file() and not current.is_symlink() else None
+        current = sorted(child for folder in current
+                         if folder.is_dir() and not folder.is_symlink()
+                         for child in folder.iterdir() if child.name.lower() == part.lower())
+    return [path for path in current if path.is_file() and not path.is_symlink()]
 
 
 def unattend_files(root: Path) -> list[Path]:
     """List the unattend.xml files Windows setup reads, as found in a mounted volume."""
-    found = (find_case_insensitive(root, relative) for relative in UNATTEND_PATHS)
-    return [path for path in found if path is not None]
+    return [path for relative in UNATTEND_PATHS for path in find_case_insensitive(root, relative)]
 
 
 def read_text(path: Path) -> tuple[str, str]:
@@ -72,15 +68,16 @@ def set_computer_name(root: Path, name: str) -> list[str]:
         if new != text:
             write_text(path, new, encoding)
             changed.append(str(path))
-    hostname = root / "etc" / "hostname"
-    if (root / "etc").is_dir() and not hostname.is_symlink():
-        # A symlink here points into the client's own filesystem once followed: leave it.
-        if hostname.exists() or (root / "etc" / "os-release").exists():
-            hostname.write_text(name + "\n", encoding="utf-8")
-            changed.append(str(hostname))
-        hosts = root / "etc" / "hosts"
-        if hosts.is_file() and not hosts.is_symlink() and _set_hosts_name(hosts, name):
-            changed.append(str(hosts))
+    etc = root / "etc"
+    if not etc.is_dir() or etc.is_symlink():
+        return changed
+    # A symlink in here points into the client's own filesystem once followed: leave it.
+    hostname, hosts = etc / "hostname", etc / "hosts"
+    if not hostname.is_symlink() and (hostname.exists() or (etc / "os-release").exists()):
+        hostname.write_text(name + "\n", encoding="utf-8")
+        changed.append(str(hostname))
+    if hosts.is_file() and not hosts.is_symlink() and _set_hosts_name(hosts, name):
+        changed.append(str(hosts))
     return changed
 
 
