@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from app.images import rules, service
@@ -22,12 +23,13 @@ class NewImageForm(FlaskForm):
     name = StringField("Image Name")
     environment = SelectField(
         "Imaging Client Environment",
-        choices=[("winpe", rules.ENVIRONMENT_LABELS["winpe"]),
-                 ("linux", rules.ENVIRONMENT_LABELS["linux"])],
+        choices=[SelectChoice("winpe", rules.ENVIRONMENT_LABELS["winpe"]),
+                 SelectChoice("linux", rules.ENVIRONMENT_LABELS["linux"])],
         default="winpe",
     )
     image_type = SelectField(
-        "Image Type", choices=list(rules.TYPE_LABELS.items()), default="file",
+        "Image Type", default="file",
+        choices=[SelectChoice(value, label) for value, label in rules.TYPE_LABELS.items()],
     )
     description = TextAreaField("Image Description")
     protected = BooleanField("Protected", default=False)
