@@ -1,0 +1,1 @@
+"""Image schemas and partition planning: pure Python, no Flask (docs/planning.md)."""
