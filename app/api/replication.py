@@ -7,6 +7,7 @@ name or URL matches and check the HMAC with its shared secret (docs/replication.
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -70,6 +71,14 @@ def signed(view):
     return wrapped
 
 
+def _json_body() -> object:
+    """Parse the (signed) body as JSON whatever its content type; None when it isn't."""
+    try:
+        return json.loads(request.get_data() or b"null")
+    except ValueError:
+        return None
+
+
 def _storage() -> str:
     return current_app.config["STORAGE_PATH"]
 
@@ -112,7 +121,7 @@ def put_file(name: str, relative: str):
 @signed
 def commit(name: str):
     """Verify the incoming copy against the manifest, write it last and swap it in."""
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         return api_error(400, "the body must be a JSON object with a manifest")
     count = incoming.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []))
@@ -134,8 +143,8 @@ def delete(name: str):
 @signed
 def rename(name: str):
     """Rename an image's folder (and row) because the sender renamed it."""
-    body = request.get_json(silent=True) or {}
-    new_name = body.get("new_name", "")
+    body = _json_body()
+    new_name = body.get("new_name", "") if isinstance(body, dict) else ""
     existed = incoming.rename(_storage(), name, new_name)
     registry.rename_replicated_image(name, new_name, g.replication_sender.display_name)
     return jsonify({"image": new_name, "renamed": existed})

@@ -189,7 +189,9 @@ def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha2
 
 
 def _truncate(part: Path, offset: int) -> None:
-    if part.exists():
+    if offset == 0:
+        part.unlink(missing_ok=True)
+    elif part.exists():
         with open(part, "r+b") as handle:
             handle.truncate(offset)
 
