@@ -154,3 +154,18 @@ def remove_for_mac(config: Mapping, mac: str) -> None:
     """Remove this MAC's pxelinux and GRUB files, so it boots the default menu again."""
     for path in (pxelinux_path(config["TFTP_PATH"], mac), grub_path(config["TFTP_PATH"], mac)):
         path.unlink(missing_ok=True)
+
+
+def per_mac_files(config: Mapping) -> dict[str, list[Path]]:
+    """Return the per-MAC boot files in the TFTP folder, keyed by MAC address."""
+    found: dict[str, list[Path]] = {}
+    tftp = Path(config["TFTP_PATH"])
+    for pattern in ("pxelinux.cfg/01-*", "grub/grub.cfg-01-*"):
+        for path in tftp.glob(pattern):
+            stem = path.name.rsplit("01-", 1)[1]
+            try:
+                mac = normalize_mac(stem)
+            except ValueError:
+                continue  # not ours (or a .tmp in flight)
+            found.setdefault(mac, []).append(path)
+    return found

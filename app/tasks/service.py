@@ -126,6 +126,28 @@ def finish_task(task: Task, state: str, error: str = "") -> None:
         bootfiles.remove_for_mac(current_app.config, task.computer.mac)
 
 
+def remove_stale_boot_files() -> int:
+    """Remove per-MAC boot files of computers without an active task; return how many.
+
+    Tasks may end through code paths that do not call finish_task (a client's check-out);
+    this keeps such a machine from booting into imaging again.
+    """
+    files = bootfiles.per_mac_files(current_app.config)
+    if not files:
+        return 0
+    active = set(db.session.scalars(
+        db.select(Computer.mac).join(Task, Task.computer_id == Computer.id)
+        .filter(Task.state.in_(ACTIVE_STATES))
+    ))
+    removed = 0
+    for mac, paths in files.items():
+        if mac not in active:
+            for path in paths:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def cancel_task(task: Task) -> None:
     """Cancel a task from the UI; with the profile's web cancel, the client is told to stop."""
     if not task.is_active:

@@ -11,7 +11,12 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, Task
 from app.tasks.queue import queued_tasks
-from app.tasks.service import TaskError, cancel_task, expire_stale_tasks
+from app.tasks.service import (
+    TaskError,
+    cancel_task,
+    expire_stale_tasks,
+    remove_stale_boot_files,
+)
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -30,6 +35,7 @@ def listing() -> dict:
     """Expire stale tasks, then gather the active ones, their queue places and recent ends."""
     if expire_stale_tasks():
         db.session.commit()
+    remove_stale_boot_files()
     active = db.session.scalars(
         db.select(Task).filter(Task.state.in_(ACTIVE_STATES)).order_by(Task.id)
     ).all()

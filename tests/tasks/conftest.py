@@ -1,0 +1,48 @@
+"""Fixtures of the tasks tests: images with a default profile, computers."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db as _db
+from app.models import Computer, ComServer, Image, default_profile_for
+
+
+def add_image(name: str = "win11", *, protected: bool = False, enabled: bool = True) -> Image:
+    """Add an image with its default profile (the caller's app context)."""
+    image = Image(name=name, environment="linux", image_type="block", protected=protected,
+                  enabled=enabled)
+    image.profiles.append(default_profile_for("block", "linux"))
+    _db.session.add(image)
+    _db.session.flush()
+    return image
+
+
+def add_computer(name: str = "pc-1", mac: str = "aa:bb:cc:dd:ee:01",
+                 image: Image | None = None) -> Computer:
+    """Add a computer, optionally with an image assigned."""
+    computer = Computer(name=name, mac=mac, image=image)
+    _db.session.add(computer)
+    _db.session.flush()
+    return computer
+
+
+def set_max_clients(limit: int) -> ComServer:
+    """Make the local com server allow `limit` imaging clients at once."""
+    server = ComServer(display_name="local", url="http://127.0.0.1:5000", is_local=True,
+                       max_imaging_clients=limit)
+    _db.session.add(server)
+    _db.session.flush()
+    return server
+
+
+@pytest.fixture
+def image(db):
+    """An enabled, unprotected image with its default profile."""
+    return add_image()
+
+
+@pytest.fixture
+def computer(db, image):
+    """A computer with a MAC and the image assigned."""
+    return add_computer(image=image)

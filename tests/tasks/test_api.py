@@ -1,0 +1,171 @@
+"""The computers, groups and tasks API, and the task-mode client calls."""
+
+from __future__ import annotations
+
+from app.extensions import db as _db
+from app.models import Image
+from tests.tasks.conftest import add_computer, add_image, set_max_clients
+
+
+def _image(app, **kwargs) -> tuple[int, int]:
+    with app.app_context():
+        image = add_image(**kwargs)
+        _db.session.commit()
+        return image.id, image.profiles[0].id
+
+
+def test_computer_crud(app, client, api_headers):
+    image_id, profile_id = _image(app)
+    created = client.post("/api/v1/computers", headers=api_headers, json={
+        "name": "lab-01", "mac": "AA-BB-CC-00-00-01", "image_id": image_id,
+        "profile_id": profile_id})
+    assert created.status_code == 201, created.json
+    computer = created.json["computer"]
+    assert computer["mac"] == "aa:bb:cc:00:00:01" and computer["profile_id"] == profile_id
+    cid = computer["id"]
+    dup = client.post("/api/v1/computers", headers=api_headers,
+                      json={"name": "lab-02", "mac": "aa:bb:cc:00:00:01"})
+    assert dup.status_code == 409 and dup.json["field"] == "mac"
+    bad = client.post("/api/v1/computers", headers=api_headers, json={"name": "bad name!"})
+    assert bad.status_code == 400 and bad.json["field"] == "name"
+    unknown = client.post("/api/v1/computers", headers=api_headers, json={"name": "x", "id": 3})
+    assert unknown.status_code == 400
+    listed = client.get("/api/v1/computers?q=cc:00", headers=api_headers).json["computers"]
+    assert [c["name"] for c in listed] == ["lab-01"]
+    patched = client.patch(f"/api/v1/computers/{cid}", headers=api_headers,
+                           json={"name": "lab-9", "image_id": None, "profile_id": None})
+    assert patched.json["computer"]["name"] == "lab-9"
+    assert patched.json["computer"]["image_id"] is None
+    assert client.get(f"/api/v1/computers/{cid}", headers=api_headers).status_code == 200
+    assert client.delete(f"/api/v1/computers/{cid}", headers=api_headers).status_code == 204
+    assert client.get(f"/api/v1/computers/{cid}", headers=api_headers).status_code == 404
+
+
+def test_api_needs_a_token(anon_client):
+    assert anon_client.get("/api/v1/computers").status_code == 401
+    assert anon_client.post("/api/v1/tasks", json={}).status_code == 401
+    assert anon_client.post("/api/v1/tasks/checkin", json={}).status_code == 401
+    bogus = {"Authorization": "Bearer ctk_not-a-task"}
+    assert anon_client.get("/api/v1/tasks/1/cancel", headers=bogus).status_code == 401
+
+
+def test_group_crud(app, client, api_headers):
+    with app.app_context():
+        ids = [add_computer(f"g{i}", f"aa:bb:cc:00:01:0{i}").id for i in range(3)]
+        _db.session.commit()
+    made = client.post("/api/v1/groups", headers=api_headers,
+                       json={"name": "room-a", "computer_ids": ids[:2]})
+    assert made.status_code == 201 and made.json["group"]["computer_ids"] == ids[:2]
+    gid = made.json["group"]["id"]
+    missing = client.patch(f"/api/v1/groups/{gid}", headers=api_headers,
+                           json={"computer_ids": [ids[2], 999]})
+    assert missing.status_code == 404
+    changed = client.patch(f"/api/v1/groups/{gid}", headers=api_headers,
+                           json={"computer_ids": [ids[2]], "description": "back row"})
+    assert changed.json["group"]["computer_ids"] == [ids[2]]
+    assert [g["name"] for g in client.get("/api/v1/groups",
+                                          headers=api_headers).json["groups"]] == ["room-a"]
+    assert client.delete(f"/api/v1/groups/{gid}", headers=api_headers).status_code == 204
+
+
+def test_task_create_list_cancel_and_poll(app, client, api_headers):
+    image_id, _ = _image(app)
+    with app.app_context():
+        image = _db.session.get(Image, image_id)
+        image.profiles[0].web_cancel = True
+        cid = add_computer(image=image).id
+        _db.session.commit()
+    made = client.post("/api/v1/tasks", headers=api_headers,
+                       json={"kind": "upload", "computer_id": cid})
+    assert made.status_code == 201
+    task, token = made.json["task"], made.json["token"]
+    assert task["state"] == "created" and task["image"]["id"] == image_id
+    again = client.post("/api/v1/tasks", headers=api_headers,
+                        json={"kind": "deploy", "computer_id": cid})
+    assert again.status_code == 409
+    active = client.get("/api/v1/tasks", headers=api_headers).json["tasks"]
+    assert [t["id"] for t in active] == [task["id"]]
+    own = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/tasks/{task['id']}/cancel",
+                      headers=own).json == {"cancel": False, "state": "created"}
+    cancelled = client.post(f"/api/v1/tasks/{task['id']}/cancel", headers=api_headers)
+    assert cancelled.json["task"]["state"] == "cancelled"
+    assert client.get(f"/api/v1/tasks/{task['id']}/cancel",
+                      headers=own).json == {"cancel": True, "state": "cancelled"}
+    assert client.get("/api/v1/tasks", headers=api_headers).json["tasks"] == []
+    assert len(client.get("/api/v1/tasks?state=all", headers=api_headers).json["tasks"]) == 1
+    assert client.post(f"/api/v1/tasks/{task['id']}/cancel",
+                       headers=api_headers).status_code == 409
+
+
+def test_task_refusals(app, client, api_headers):
+    image_id, _ = _image(app, name="gold", protected=True)
+    with app.app_context():
+        cid = add_computer().id
+        _db.session.commit()
+    refused = client.post("/api/v1/tasks", headers=api_headers,
+                          json={"kind": "upload", "computer_id": cid, "image_id": image_id})
+    assert refused.status_code == 400 and "protected" in refused.json["error"]
+    assert client.post("/api/v1/tasks", headers=api_headers,
+                       json={"kind": "nuke", "computer_id": cid}).status_code == 400
+    assert client.post("/api/v1/tasks", headers=api_headers,
+                       json={"kind": "deploy", "computer_id": 999}).status_code == 404
+
+
+def test_checkin_start_and_queue_through_the_api(app, client, api_headers):
+    image_id, _ = _image(app)
+    with app.app_context():
+        set_max_clients(1)
+        first = add_computer("one", "aa:bb:cc:00:02:01")
+        second = add_computer("two", "aa:bb:cc:00:02:02")
+        first.image_id = second.image_id = image_id
+        _db.session.commit()
+        first_id, second_id = first.id, second.id
+    tokens = []
+    for cid in (first_id, second_id):
+        made = client.post("/api/v1/tasks", headers=api_headers,
+                           json={"kind": "deploy", "computer_id": cid})
+        tokens.append((made.json["task"]["id"], made.json["token"]))
+    (t1, tok1), (t2, tok2) = tokens
+    answer = client.post("/api/v1/tasks/checkin", headers={"Authorization": f"Bearer {tok1}"},
+                         json={"mac": "aa:bb:cc:00:02:01", "model": "M1", "serial": "S"})
+    assert answer.status_code == 200
+    body = answer.json
+    assert body["task"]["id"] == t1 and body["token"] is None and not body["on_demand"]
+    assert body["task"]["state"] == "checked_in" and body["computer"]["model"] == "M1"
+    assert body["task"]["profile"]["name"] == "default"
+    # The second client checks in with the API token and gets its own task token.
+    answer2 = client.post("/api/v1/tasks/checkin", headers=api_headers,
+                          json={"mac": "AA:BB:CC:00:02:02"}).json
+    assert answer2["task"]["id"] == t2 and answer2["token"]
+    new2 = {"Authorization": f"Bearer {answer2['token']}"}
+    assert client.post(f"/api/v1/tasks/{t2}/start",
+                       headers={"Authorization": f"Bearer {tok2}"}).status_code == 401
+    assert client.post(f"/api/v1/tasks/{t1}/start", headers={
+        "Authorization": f"Bearer {tok1}"}).json["state"] == "imaging"
+    queued = client.post(f"/api/v1/tasks/{t2}/start", headers=new2).json
+    assert queued == {"state": "queued", "position": 1, "cancel": False}
+    # A task token only acts on its own task.
+    assert client.post(f"/api/v1/tasks/{t1}/start", headers=new2).status_code == 404
+    assert client.get(f"/api/v1/tasks/{t2}", headers=new2).json["task"]["queue_position"] == 1
+    client.post(f"/api/v1/tasks/{t1}/cancel", headers=api_headers)
+    assert client.post(f"/api/v1/tasks/{t2}/start", headers=new2).json["state"] == "imaging"
+    assert client.post(f"/api/v1/tasks/{t1}/start", headers={
+        "Authorization": f"Bearer {tok1}"}).status_code == 409
+
+
+def test_checkin_of_an_unknown_client(client, api_headers):
+    answer = client.post("/api/v1/tasks/checkin", headers=api_headers,
+                         json={"mac": "aa:bb:cc:00:03:01", "client_id": "u1", "name": "kiosk"})
+    assert answer.json["on_demand"] and answer.json["task"] is None
+    assert answer.json["computer"]["name"] == "kiosk"
+    bad = client.post("/api/v1/tasks/checkin", headers=api_headers, json={"mac": "nope"})
+    assert bad.status_code == 400 and bad.json["field"] == "mac"
+
+
+def test_openapi_lists_the_paths(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    for path in ("/computers", "/computers/{computer_id}", "/groups", "/groups/{group_id}",
+                 "/tasks", "/tasks/{task_id}/cancel", "/tasks/checkin",
+                 "/tasks/{task_id}/start"):
+        assert path in paths
