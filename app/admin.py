@@ -24,8 +24,8 @@ class UserForm(FlaskForm):
         DataRequired(), Length(max=64),
         Regexp(r"^[A-Za-z0-9_.@-]+$", message="Use letters, digits, dot, dash, @ and underscore."),
     ])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=PASSWORD_MIN,
-                                                                            max=256)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(
+        min=PASSWORD_MIN, max=256, message=f"Use at least {PASSWORD_MIN} characters.")])
     confirm = PasswordField("Repeat password", validators=[
         EqualTo("password", message="The passwords differ.")])
     is_admin = BooleanField("Administrator")
@@ -41,8 +41,8 @@ class PasswordForm(FlaskForm):
     """Change one's own password."""
 
     current = PasswordField("Current password", validators=[DataRequired()])
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=PASSWORD_MIN,
-                                                                                max=256)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(
+        min=PASSWORD_MIN, max=256, message=f"Use at least {PASSWORD_MIN} characters.")])
     confirm = PasswordField("Repeat new password", validators=[
         EqualTo("password", message="The passwords differ.")])
 
