@@ -44,18 +44,23 @@ class CaptureSpec:
                 "sha256": sha256, "source_bytes": self.source_bytes}
 
 
-def partclone_stage(fs_type: str | None, device: str) -> tuple[str, list[str]]:
+def partclone_stage(fs_type: str | None, device: str,
+                    ignore_fschk: bool = False) -> tuple[str, list[str]]:
     """Return (kind, argv) imaging a partition: partclone per fs, partclone.dd otherwise."""
     if fs_type in PARTCLONE_FILESYSTEMS:
         tool = PARTCLONE_TOOL.get(fs_type, fs_type)
-        return "partclone", [f"partclone.{tool}", "-c", "-s", device, "-o", "-"]
+        # ntfsresize schedules a chkdsk on every volume it resizes; we just shrank it
+        # cleanly ourselves, so partclone may ignore that flag.
+        extra = ["-I"] if ignore_fschk else []
+        return "partclone", [f"partclone.{tool}", "-c", *extra, "-s", device, "-o", "-"]
     return "dd", ["partclone.dd", "-s", device, "-o", "-"]
 
 
 def block_spec(disk: int, number: int, fs_type: str | None, device: str, compression: str,
-               level: int | None, source_bytes: int, lv: str | None = None) -> CaptureSpec:
+               level: int | None, source_bytes: int, lv: str | None = None,
+               shrunk: bool = False) -> CaptureSpec:
     """Describe a block capture of one partition or logical volume."""
-    kind, argv = partclone_stage(fs_type, device)
+    kind, argv = partclone_stage(fs_type, device, ignore_fschk=shrunk)
     name = lv or f"part{number}"
     fs_name = fs_type or "raw"
     tool_name = "partclone" if kind == "partclone" else "dd"

@@ -45,6 +45,8 @@ def _upload_args(parser: argparse.ArgumentParser) -> None:
     _image_args(parser)
     parser.add_argument("--shrink-threshold", type=int, metavar="BYTES",
                         help="shrink ext/NTFS filesystems larger than this (default 5 GiB)")
+    parser.add_argument("--shrink-slack", type=int, metavar="BYTES",
+                        help="free space left in a shrunk filesystem (default: per filesystem)")
     parser.add_argument("--schema-only", action="store_true", help="only send the schema")
 
 
@@ -61,6 +63,8 @@ def cmd_upload(args: argparse.Namespace, api: Api) -> int:
     options: dict = {}
     if args.shrink_threshold is not None:
         options["shrink_threshold_bytes"] = args.shrink_threshold
+    if args.shrink_slack is not None:
+        options["shrink_slack_bytes"] = args.shrink_slack
     if args.schema_only:
         options["upload_schema_only"] = True
     answer = upload_image(api, args.image, args.profile, args.disks, options)

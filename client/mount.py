@@ -30,11 +30,8 @@ def mount_argv(dev: str, fs_type: str, target: Path, readonly: bool) -> list[str
         # ntfs-3g refuses read-write on a hibernated or dirty volume, which is what we want.
         return ["ntfs-3g", "-o", "ro" if readonly else "rw", dev, str(target)]
     if fs_type in KERNEL_FILESYSTEMS:
-        options = "ro" if readonly else "rw"
-        if readonly and fs_type == "xfs":
-            # A read-only look must not replay the log (that would write to the source disk).
-            options += ",norecovery"
-        return ["mount", "-t", fs_type, "-o", options, dev, str(target)]
+        # Read-only still lets the kernel replay a journal: a capture wants consistent files.
+        return ["mount", "-t", fs_type, "-o", "ro" if readonly else "rw", dev, str(target)]
     raise ClientError(f"cannot mount {dev}: filesystem {fs_type or 'unknown'} is not supported")
 
 

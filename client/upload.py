@@ -85,7 +85,9 @@ def _shrink_all(stack: ExitStack, disk: Disk, info: dict, options: dict, block: 
         if fs["type"] not in ("ext2", "ext3", "ext4", "ntfs"):
             continue
         dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
-        new_size = stack.enter_context(shrunk_for_capture(dev, fs["type"], True, threshold))
+        slack = options.get("shrink_slack_bytes")
+        new_size = stack.enter_context(shrunk_for_capture(
+            dev, fs["type"], True, threshold, None if slack is None else int(slack)))
         if new_size is not None:
             fs.update(filesystem_info(dev, fs["type"]))
             fs["volume_bytes"] = new_size
@@ -130,7 +132,7 @@ def capture_disk(api: Api, upload_id: str, disk: Disk, info: dict, options: dict
                              source_bytes)
         else:
             spec = block_spec(info["index"], part["number"], fs_type, dev, algorithm, level,
-                              source_bytes)
+                              source_bytes, shrunk=bool(fs.get("shrunk")))
         progress.start("upload", f"hd{info['index']} part{part['number']}", source_bytes,
                        disk=info["index"], partition=part["number"])
         entries.append(send_capture(api, upload_id, spec, on_stderr_line=progress.tool_line,

@@ -1,0 +1,166 @@
+"""End to end: a real server on loopback, the real client, real filesystems in disk images."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app.extensions import db
+from app.models import ApiToken, Image, User
+from app.storage import verify_folder
+from tests.client.disks import detach_all, fs_size, make_disk
+from tests.client.helpers import make_image
+from tests.conftest import make_app, needs_root
+
+pytestmark = [needs_root]
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1 << 20
+GPT_LAYOUT = [(32, "vfat"), (200, "ext4"), (120, "ntfs"), (16, "swap")]
+MBR_LAYOUT = [(150, "ext4"), (120, "ntfs"), (None, "swap")]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A Castor server on 127.0.0.1 with an admin API token."""
+    tmp = tmp_path_factory.mktemp("server")
+    app = make_app(tmp)
+    with app.app_context():
+        user = User(username="admin", is_admin=True)
+        user.set_password("x")
+        row, token = ApiToken.issue(user, "e2e")
+        db.session.add_all([user, row])
+        db.session.commit()
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {"app": app, "url": f"http://127.0.0.1:{httpd.server_port}", "token": token,
+           "storage": Path(app.config["STORAGE_PATH"]), "tmp": tmp}
+    httpd.shutdown()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def client_argv(server: dict, *args: str) -> list[str]:
+    """argv of the real command line client against the test server."""
+    return [sys.executable, "-m", "client.main", "--server", server["url"], "--token",
+            server["token"], *args]
+
+
+def castor(server: dict, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run the client and check its exit status."""
+    proc = subprocess.run(client_argv(server, *args), cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def set_profile(server: dict, image: str, **options) -> None:
+    """Change options of an image's default profile."""
+    with server["app"].app_context():
+        image_row = db.session.scalar(db.select(Image).filter_by(name=image))
+        for key, value in options.items():
+            setattr(image_row.profiles[0], key, value)
+        db.session.commit()
+
+
+def set_protected(server: dict, image: str, value: bool) -> None:
+    """Protect or unprotect an image."""
+    with server["app"].app_context():
+        db.session.scalar(db.select(Image).filter_by(name=image)).protected = value
+        db.session.commit()
+
+
+def manifest(server: dict, image: str) -> dict:
+    """The stored manifest of an image."""
+    return json.loads((server["storage"] / "images" / image / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def gpt_source(server):
+    """A GPT disk with ESP, ext4, NTFS and swap, filled with known files."""
+    path = server["tmp"] / "gpt-src.img"
+    sums = make_disk(path, 400, "gpt", GPT_LAYOUT, seed=1, big_bytes=60 * MIB)
+    return path, sums
+
+
+@pytest.fixture(scope="module")
+def block_image(server, gpt_source):
+    """The GPT source uploaded as block image `blk` (zstd), shrinking ext4 on the way."""
+    path, sums = gpt_source
+    make_image(server["app"], "blk", "block")
+    before = fs_size(path, 2, "ext4")
+    castor(server, "upload", "--image", "blk", "--disk", str(path),
+           "--shrink-threshold", str(100 * MIB), "--shrink-slack", str(4 * MIB))
+    assert fs_size(path, 2, "ext4") == before, "the shrunk filesystem was not grown back"
+    return sums
+
+
+def test_block_upload_stores_verified_image(server, block_image, gpt_source):
+    data = manifest(server, "blk")
+    by_part = {f["partition"]: f for f in data["files"] if f["kind"] in ("partclone", "dd")}
+    assert set(by_part) == {1, 2, 3}, "swap must be recorded, not imaged"
+    assert {by_part[n]["filesystem"] for n in by_part} == {"vfat", "ext4", "ntfs"}
+    assert all(f["compression"] == "zstd" and f["level"] == 3 for f in by_part.values())
+    kinds = {f["kind"] for f in data["files"]}
+    assert {"table", "gpt-backup", "head"} <= kinds
+    folder = server["storage"] / "images" / "blk"
+    assert verify_folder(folder) == []
+    schema = json.loads((folder / "schema.json").read_text())
+    parts = {p["number"]: p for p in schema["disks"][0]["partitions"]}
+    assert parts[2]["filesystem"]["shrunk"] is True
+    assert parts[2]["filesystem"]["volume_bytes"] < 200 * MIB
+    assert parts[4]["filesystem"]["type"] == "swap"
+    assert schema["disks"][0]["table"] == "gpt"
+    assert list((server["storage"] / "staging").iterdir()) == []
+    with server["app"].app_context():
+        image = db.session.scalar(db.select(Image).filter_by(name="blk"))
+        assert image.protected and image.size_on_server_bytes > 0
+
+
+def test_upload_over_protected_image_refused(server, block_image, gpt_source):
+    before = manifest(server, "blk")
+    proc = castor(server, "upload", "--image", "blk", "--disk", str(gpt_source[0]), ok=False)
+    assert proc.returncode == 1 and "protected" in proc.stderr
+    assert manifest(server, "blk") == before
+
+
+def test_killed_upload_leaves_old_image_deployable(server, block_image, gpt_source):
+    before = manifest(server, "blk")
+    set_protected(server, "blk", False)
+    try:
+        proc = subprocess.Popen(client_argv(server, "upload", "--image", "blk", "--disk",
+                                            str(gpt_source[0])), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        staging = server["storage"] / "staging"
+        deadline = time.monotonic() + 60
+        # Kill it in the middle of the big ext4 partition's stream.
+        while time.monotonic() < deadline:
+            sizes = [p.stat().st_size for p in staging.rglob("*.part")] if staging.exists() else []
+            if any(s > 5 * MIB for s in sizes):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the upload never started streaming")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        detach_all(str(gpt_source[0]))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(staging.iterdir()):
+            time.sleep(0.1)
+        assert list(staging.iterdir()) == [], "staging was not cleaned"
+        assert manifest(server, "blk") == before
+        assert verify_folder(server["storage"] / "images" / "blk") == []
+    finally:
+        set_protected(server, "blk", True)
