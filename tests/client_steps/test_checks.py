@@ -81,6 +81,10 @@ def test_clean_tables_have_no_problems(tmp_path, loop):
     assert checks.table_problems(loop(gpt)) == []  # the same disk as a block device
     assert checks.table_problems(str(mbr_disk(tmp_path / "mbr.img"))) == []
     checks.run_upload_checks(str(gpt), [], {})
+    # A disk grown after partitioning (VM template) keeps its backup header where it was.
+    with open(gpt, "ab") as handle:
+        handle.truncate(96 * MIB)
+    assert checks.table_problems(str(gpt)) == []
 
 
 def test_hybrid_mbr_is_reported(tmp_path):

@@ -17,7 +17,7 @@ def test_mount_argv_per_filesystem(tmp_path):
     assert mount_argv("/dev/loop1", "ntfs", tmp_path, True) == [
         "ntfs-3g", "-o", "ro", "/dev/loop1", str(tmp_path)]
     assert mount_argv("/dev/loop1", "xfs", tmp_path, True) == [
-        "mount", "-t", "xfs", "-o", "ro,norecovery", "/dev/loop1", str(tmp_path)]
+        "mount", "-t", "xfs", "-o", "ro", "/dev/loop1", str(tmp_path)]
     assert mount_argv("/dev/loop1", "ext4", tmp_path, False) == [
         "mount", "-t", "ext4", "-o", "rw", "/dev/loop1", str(tmp_path)]
     with pytest.raises(ClientError, match="cannot mount vfat.*mtools"):

@@ -62,6 +62,7 @@ def test_sgdisk_verify_problems():
     assert sgdisk_verify_problems(fixture_text("steps_sgdisk_verify_hybrid.txt")) == []
     damaged = sgdisk_verify_problems(fixture_text("steps_sgdisk_verify_damaged.txt"))
     assert damaged == ["sgdisk: Main header: ERROR"]
+    assert sgdisk_verify_problems(fixture_text("steps_sgdisk_verify_grown.txt")) == []
     problem = "Problem: partitions 1 and 2 overlap:\n1 (2048-4096)\n\nNo problems found."
     assert sgdisk_verify_problems(problem) == [
         "sgdisk: Problem: partitions 1 and 2 overlap: 1 (2048-4096)"]
