@@ -1,0 +1,85 @@
+"""The image's Replication tab: mode, live per-server status and Replicate now."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from app import htmx
+from app.extensions import db
+from app.models import ComServer, Image, Job, ReplicationStatus
+from app.replication import identity, queue_replication
+from app.servers.forms import MODE_LABELS, ConfirmForm, ImageReplicationForm
+from app.servers.views import bp, checked_ids
+
+try:
+    from app.images.loaders import image_or_404
+except ImportError:  # the Images feature may be absent in a trimmed install
+    def image_or_404(image_id: int) -> Image:
+        """Return the image with this id, or abort with 404."""
+        return db.get_or_404(Image, image_id)
+
+
+def status_rows(image: Image) -> list[dict]:
+    """Return one row per target (and per server with a status) for the tab."""
+    statuses = {row.server_id: row for row in db.session.scalars(
+        db.select(ReplicationStatus).filter_by(image_id=image.id))}
+    targets = {server.id for server in identity.targets_for(image)}
+    servers = db.session.scalars(db.select(ComServer).filter_by(is_local=False)
+                                 .order_by(ComServer.display_name)).all()
+    rows = []
+    for server in servers:
+        status = statuses.get(server.id)
+        if server.id not in targets and status is None:
+            continue
+        rows.append({"server": server, "status": status, "target": server.id in targets})
+    return rows
+
+
+def replication_running(image: Image) -> bool:
+    """Tell whether a replication job of this image is queued or running."""
+    return db.session.scalar(
+        db.select(Job.id).filter_by(kind="replication", object_type="image",
+                                    object_id=image.id)
+        .filter(Job.status.in_(("queued", "running"))).limit(1)
+    ) is not None
+
+
+@bp.route("/images/<int:image_id>/replication", methods=["GET", "POST"])
+def image_replication(image_id: int):
+    """Show and set an image's replication mode and its status on each server."""
+    image = image_or_404(image_id)
+    form = ImageReplicationForm()
+    peers = identity.peer_servers()
+    if request.method == "GET":
+        form.mode.data = image.replication_mode
+    if form.validate_on_submit():
+        chosen = set(checked_ids("servers"))
+        image.replication_mode = form.mode.data
+        image.replication_servers = [server for server in peers if server.id in chosen]
+        db.session.commit()
+        flash("Replication mode updated.", "success")
+        return redirect(url_for("servers.image_replication", image_id=image.id), 303)
+    polling = replication_running(image)
+    context = {"image": image, "rows": status_rows(image), "polling": polling}
+    if htmx.is_partial():
+        body = render_template("servers/_replication_status.html", **context)
+        return body, (200 if polling else htmx.STOP_POLLING)
+    return render_template(
+        "servers/image_replication.html", form=form, peers=peers, confirm=ConfirmForm(),
+        delete_form=ConfirmForm(), active="replication", mode_labels=MODE_LABELS,
+        effective=identity.effective_mode(image),
+        chosen={server.id for server in image.replication_servers}, **context,
+    ), (422 if form.errors else 200)
+
+
+@bp.post("/images/<int:image_id>/replication/run")
+def replicate_now(image_id: int):
+    """Queue the replication of an image to all its targets now."""
+    image = image_or_404(image_id)
+    if ConfirmForm().validate_on_submit():
+        jobs = queue_replication(image, force=True)
+        if jobs:
+            flash(f"Replication queued to {len(jobs)} server(s).", "success")
+        else:
+            flash("This image has no target server: check its mode and the servers.", "error")
+    return redirect(url_for("servers.image_replication", image_id=image.id), 303)
