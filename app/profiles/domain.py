@@ -92,8 +92,8 @@ def delete_profile(profile: ImageProfile) -> None:
         raise ProfileError({"profile": "an image keeps at least one profile; this is the "
                                        "last one"})
     record_history("image", image.id, "profile_delete", history_snapshot(profile))
+    # delete-orphan on Image.profiles deletes the row once it leaves the collection.
     image.profiles.remove(profile)
-    db.session.delete(profile)
 
 
 def deploy_selection(profile: ImageProfile, image: Image) -> dict | None:

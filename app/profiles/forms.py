@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.profiles.options import TAB_FIELDS, ProfileError, field_visible
 
-CRITERIA_CHOICES = [("disabled", "Disabled"), ("equals", "Equals"),
-                    ("starts_with", "Starts With"), ("ends_with", "Ends With"),
-                    ("contains", "Contains")]
-ACTION_CHOICES = [("reboot", "Reboot"), ("power_off", "Power off"),
-                  ("exit_to_shell", "Exit to shell")]
-COMPRESSION_CHOICES = [("none", "None"), ("gzip", "gzip"), ("lz4", "lz4"), ("zstd", "zstd")]
-METHOD_CHOICES = [("original", "Use Original MBR / GPT"), ("dynamic", "Dynamic"),
-                  ("standard", "Standard"), ("custom_script", "Custom Script")]
+
+def choices(pairs: dict[str, str]) -> list[SelectChoice]:
+    """Return select choices from {value: label}."""
+    return [SelectChoice(value, label) for value, label in pairs.items()]
+
+
+CRITERIA_CHOICES = {"disabled": "Disabled", "equals": "Equals", "starts_with": "Starts With",
+                    "ends_with": "Ends With", "contains": "Contains"}
+ACTION_CHOICES = {"reboot": "Reboot", "power_off": "Power off",
+                  "exit_to_shell": "Exit to shell"}
+COMPRESSION_CHOICES = {"none": "None", "gzip": "gzip", "lz4": "lz4", "zstd": "zstd"}
+METHOD_CHOICES = {"original": "Use Original MBR / GPT", "dynamic": "Dynamic",
+                  "standard": "Standard", "custom_script": "Custom Script"}
 RUN_WHEN_LABELS = {"before_imaging": "Before imaging", "before_file_copy": "Before file copy",
                    "after_file_copy": "After file copy"}
 
@@ -31,7 +37,7 @@ class GeneralForm(NewProfileForm):
     """General properties and model match."""
 
     model_match = StringField("Model Match", validators=[Length(max=128)])
-    model_match_criteria = SelectField("Model Match Criteria", choices=CRITERIA_CHOICES)
+    model_match_criteria = SelectField("Model Match Criteria", choices=choices(CRITERIA_CHOICES))
 
 
 class PxeForm(FlaskForm):
@@ -46,7 +52,7 @@ class TaskForm(FlaskForm):
     """Web cancel and what the client does when the task ends."""
 
     web_cancel = BooleanField("Enable Web Cancel")
-    task_completed_action = SelectField("Task Completed Action", choices=ACTION_CHOICES)
+    task_completed_action = SelectField("Task Completed Action", choices=choices(ACTION_CHOICES))
 
 
 class UploadForm(FlaskForm):
@@ -57,9 +63,10 @@ class UploadForm(FlaskForm):
     dont_shrink_lvm = BooleanField("Don't Shrink LVM Volumes")
     skip_hibernation_check = BooleanField("Skip Hibernation Check")
     skip_bitlocker_check = BooleanField("Skip Bitlocker Check")
-    compression_algorithm = SelectField("Compression Algorithm", choices=COMPRESSION_CHOICES)
-    compression_level = IntegerField("Compression Level",
-                                     validators=[InputRequired(), NumberRange(0, 19)])
+    compression_algorithm = SelectField("Compression Algorithm",
+                                        choices=choices(COMPRESSION_CHOICES))
+    # The range depends on the algorithm: app.profiles.options checks it.
+    compression_level = IntegerField("Compression Level", validators=[InputRequired()])
     upload_schema_only = BooleanField("Only Upload Schema")
     use_custom_upload_schema = BooleanField("Use Custom Upload Schema")
 
@@ -74,7 +81,7 @@ class DeployForm(FlaskForm):
     randomize_guids = BooleanField("Randomize GUIDs")
     fix_boot_sector = BooleanField("Fix Boot Sector")
     dont_update_nvram = BooleanField("Don't Update NVRAM")
-    partition_method = SelectField("Create Partitions Method", choices=METHOD_CHOICES)
+    partition_method = SelectField("Create Partitions Method", choices=choices(METHOD_CHOICES))
     custom_partition_script = TextAreaField("Custom Partition Script")
     force_dynamic_exact_match = BooleanField("Force Dynamic Partition For Exact Hdd Match")
     modify_image_schema = BooleanField("Modify The Image Schema")
@@ -92,7 +99,7 @@ class AssignForm(FlaskForm):
 
     module_id = SelectField("Module", coerce=int, choices=[], validate_choice=False)
     priority = IntegerField("Priority", validators=[Optional(), NumberRange(0, 9999)])
-    run_when = SelectField("Run When", choices=list(RUN_WHEN_LABELS.items()),
+    run_when = SelectField("Run When", choices=choices(RUN_WHEN_LABELS),
                            validate_choice=False)
     destination_partition = StringField("Destination Partition", default="1",
                                         validators=[Length(max=128)])

@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models import Image, ImageProfile
 from app.profiles import assignments, domain, selections
 from app.profiles.assign_views import assignments_tab
-from app.profiles.forms import NewProfileForm, attach_errors, form_changes, tab_form
+from app.profiles.forms import NewProfileForm, attach_errors, choices, form_changes, tab_form
 from app.profiles.loaders import image_or_404, profile_or_404
 from app.profiles.options import TABS, ProfileError, boot_files, tab_visible
 from app.profiles.rendering import TAB_LABELS, render_tab, tab_context
@@ -88,8 +88,8 @@ def tab(image_id: int, profile_id: int, tab: str):
     form = tab_form(tab, image.environment, obj=profile)
     if tab == "pxe":
         kernels, boot_images = boot_files(current_app.config["BOOT_FILES_PATH"])
-        form.pxe_kernel.choices = [("", "(default)")] + [(k, k) for k in kernels]
-        form.pxe_boot_image.choices = [("", "(default)")] + [(b, b) for b in boot_images]
+        form.pxe_kernel.choices = choices({"": "(default)", **{k: k for k in kernels}})
+        form.pxe_boot_image.choices = choices({"": "(default)", **{b: b for b in boot_images}})
     if request.method == "POST":
         loose = _options_post(image, profile, tab, form)
         if loose is None:
