@@ -184,8 +184,18 @@ def shrink(dev: str, fs_type: str, slack_bytes: int | None = None) -> int | None
             # A volume ntfsresize cannot shrink is still worth capturing at full size.
             log.warning("not shrinking NTFS on %s: %s", dev, exc)
             return None
+        clear_ntfs_dirty(dev)
         return _number(r"^New volume size\s*:\s*(\d+) bytes", output, "the new volume size")
     return None
+
+
+def clear_ntfs_dirty(dev: str) -> None:
+    """Clear the check-disk mark ntfsresize leaves, which partclone.ntfs refuses to read."""
+    # ntfsresize only schedules chkdsk as a precaution; the volume it leaves is consistent.
+    try:
+        run(["ntfsfix", "-d", dev], timeout=600)
+    except CommandError as exc:
+        log.warning("could not clear the dirty flag of %s: %s", dev, exc)
 
 
 def expand(dev: str, fs_type: str, size_bytes: int | None = None) -> None:
@@ -197,7 +207,9 @@ def expand(dev: str, fs_type: str, size_bytes: int | None = None) -> None:
     elif fs_type == "ntfs":
         size = ["-s", str(size_bytes)] if size_bytes else []
         # ntfsresize asks for confirmation before the dangerous part even with -f.
-        run(["ntfsresize", "-f", "-P", *size, dev], input="y\n", timeout=3600)
+        output = run(["ntfsresize", "-f", "-P", *size, dev], input="y\n", timeout=3600)
+        if "Nothing to do" not in output:
+            clear_ntfs_dirty(dev)
     elif fs_type == "xfs":
         with mounted(dev, fs_type) as root:
             run(["xfs_growfs", str(root)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,10 @@ def test_shrink_to_minimum_plus_slack_then_expand_back(mkfs, fs_type):
     assert minimum + 8 * MIB <= new_size <= minimum + 8 * MIB + 2 * before["block_size"] + 512
     assert resize.filesystem_info(dev, fs_type)["volume_bytes"] == new_size
     assert_clean(dev, fs_type, fills_device=False)
+    captured = subprocess.run([f"partclone.{fs_type}", "-c", "-s", dev, "-o", "-"],
+                              capture_output=True, check=False)
+    assert captured.returncode == 0, captured.stderr[-500:]  # the capture can read it
+    assert len(captured.stdout) >= 12 * MIB
     assert checksums(dev, fs_type, list(sums)) == sums
 
     resize.expand(dev, fs_type)
