@@ -77,7 +77,7 @@ def _restore_boot_code(disk: Disk, plan: dict, manifest: dict, source: StreamSou
         return
     head = fetch_bytes(source, entry)
     sector = disk.logical_sector_size
-    starts = [p["start_sector"] for p in plan.get("partitions", [])]
+    starts = [p["start_sector"] for p in plan.get("partitions") or []]
     fd = os.open(disk.path, os.O_WRONLY)
     try:
         os.pwrite(fd, head[:440], 0)
@@ -91,20 +91,33 @@ def _restore_boot_code(disk: Disk, plan: dict, manifest: dict, source: StreamSou
         os.close(fd)
 
 
-def restore_disk(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
+def fs_type_of(part: dict) -> str | None:
+    """The filesystem type of a planned partition (a name, or a schema filesystem object)."""
+    fs = part.get("filesystem")
+    return fs.get("type") if isinstance(fs, dict) else fs
+
+
+def source_partition(schema: dict, disk_index: int, number: int | None) -> dict:
+    """The schema's partition a planned partition restores (empty dict when none)."""
+    disk = next((d for d in schema.get("disks", []) if d["index"] == disk_index), {})
+    return next((p for p in disk.get("partitions", []) if p["number"] == number), {})
+
+
+def restore_disk(disk: Disk, plan: dict, manifest: dict, schema: dict, source: StreamSource,
                  progress: Progress, cancel: threading.Event | None = None) -> None:
     """Restore every planned partition of one disk, stopping at the first bad file."""
     index = plan["disk_index"]
-    for part in plan.get("partitions", []):
-        fs = part.get("filesystem") or {}
-        fs_type = fs.get("type")
-        if part.get("role") == "extended":
+    for part in plan.get("partitions") or []:
+        fs_type = fs_type_of(part)
+        src_number = part.get("source_partition")
+        if part.get("role") == "extended" or src_number is None or not part.get(
+                "restore", True):
             continue
+        source_fs = source_partition(schema, index, src_number).get("filesystem") or {}
         dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
         if fs_type == "swap":
-            make_swap(dev, fs.get("uuid", ""), fs.get("label", ""))
+            make_swap(dev, source_fs.get("uuid", ""), source_fs.get("label", ""))
             continue
-        src_number = part.get("source_partition") or part["number"]
         entry = manifest_file(manifest, ("partclone", "dd", "wim"), index, src_number,
                               part.get("lv"))
         if entry is None:
@@ -116,7 +129,8 @@ def restore_disk(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
         restore_partition(source(entry), entry.get("compression", "none"),
                           entry.get("filesystem"), dev, entry.get("sha256"),
                           kind=entry["kind"], label=label, expected_size=entry["size_bytes"],
-                          fs_label=fs.get("label", ""), fs_uuid=fs.get("uuid", ""),
+                          fs_label=source_fs.get("label", ""),
+                          fs_uuid=source_fs.get("uuid", ""),
                           on_stderr_line=progress.tool_line, on_bytes=progress.update,
                           cancel=cancel)
         progress.finish()
@@ -165,7 +179,8 @@ def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: Stre
                "CASTOR_COMPUTER_NAME": profile_options.get("computer_name", "")}
         _scripts(profile_options, "before_imaging", env)
         write_table(disk, plan, answer["manifest"], source, profile_options, env)
-        restore_disk(disk, plan, answer["manifest"], source, progress, progress.cancelled)
+        restore_disk(disk, plan, answer["manifest"], answer["schema"], source, progress,
+                     progress.cancelled)
         finish_disk(disk, plan, answer["schema"], profile_options, api=api, env=env)
 
 

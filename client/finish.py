@@ -19,7 +19,12 @@ MOUNTABLE = ("ext2", "ext3", "ext4", "ntfs", "xfs", "btrfs")
 
 
 def _partitions(plan: dict) -> list[dict]:
-    return [p for p in plan.get("partitions", []) if p.get("role") != "extended"]
+    return [p for p in plan.get("partitions") or [] if p.get("role") != "extended"]
+
+
+def _fs(part: dict) -> str | None:
+    fs = part.get("filesystem")
+    return fs.get("type") if isinstance(fs, dict) else fs
 
 
 def _device(disk: Disk, part: dict) -> str:
@@ -47,8 +52,8 @@ def grow_filesystems(disk: Disk, plan: dict, options: dict) -> list[int]:
 
     grown = []
     for part in _partitions(plan):
-        fs_type = (part.get("filesystem") or {}).get("type")
-        if fs_type in GROWABLE and part.get("grow", True) is not False:
+        fs_type = _fs(part)
+        if fs_type in GROWABLE and part.get("grow") and part.get("source_partition"):
             expand(_device(disk, part), fs_type)
             grown.append(part["number"])
     return grown
@@ -61,7 +66,7 @@ def fix_boot_sectors(disk: Disk, plan: dict, options: dict) -> None:
     from client.bootcfg import fix_ntfs_boot_sector
 
     for part in _partitions(plan):
-        if (part.get("filesystem") or {}).get("type") == "ntfs":
+        if _fs(part) == "ntfs" and part.get("source_partition"):
             fix_ntfs_boot_sector(_device(disk, part), part["start_sector"])
 
 
@@ -90,7 +95,9 @@ def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
     scripts = options.get("scripts") or []
     copies = options.get("file_copies") or []
     for part in _partitions(plan):
-        fs_type = (part.get("filesystem") or {}).get("type")
+        if not part.get("source_partition"):
+            continue  # nothing was restored there: no filesystem to work in
+        fs_type = _fs(part)
         wants_copy = [c for c in copies if str(c.get("destination_partition")) in (
             str(part["number"]), part.get("lv") or "")]
         mounted_work = (fs_type in MOUNTABLE and (

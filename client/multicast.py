@@ -48,6 +48,23 @@ def receiver_argv(stream: dict, interface: str, info: dict) -> list[str]:
             *info.get("receiver_args", [])]
 
 
+def normalise_plans(plans: list[dict], schema: dict) -> list[dict]:
+    """Give each planned partition its schema filesystem object (type, uuid, label).
+
+    The planner names a partition's filesystem by its type only; the restore and finishing
+    steps want the whole object (label and UUID for mkfs/mkswap, type for growing).
+    """
+    disks = {d["index"]: d for d in schema.get("disks", [])}
+    for plan in plans:
+        parts = {p["number"]: p for p in disks.get(plan["disk_index"], {}).get("partitions", [])}
+        for part in plan.get("partitions") or []:
+            fs = part.get("filesystem")
+            if isinstance(fs, str):
+                source = parts.get(part.get("source_partition") or -1) or {}
+                part["filesystem"] = source.get("filesystem") or {"type": fs}
+    return plans
+
+
 def stream_target(stream: dict, plans: dict[int, dict]) -> dict | None:
     """Return the planned partition a stream restores into, or None if it is not deployed."""
     plan = plans.get(stream["disk"])
@@ -116,6 +133,7 @@ def deploy_multicast(api: Api, session: str, disks: list[str], *, interface: str
         opened = [stack.enter_context(open_disk(path)) for path in disks]
         info = api.post(JOIN, {"session": session, "client_id": client_id or uuid.uuid4().hex,
                                "computer": computer, "disks": disk_facts(opened)})
+        normalise_plans(info["plans"], info["schema"])
         member_id, current = info["client_id"], {"stream": 0}
         progress = Progress(_reporter(api, member_id, current), report_every=1.0)
         options = {**info.get("profile", {}),

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from app.extensions import db
 from app.models import ApiToken, Image, User
 from app.storage import verify_folder
-from tests.client.disks import detach_all, fs_size, make_disk
+from tests.client.disks import detach_all, fs_size, fsck_clean, make_disk, partitions, read_sums
 from tests.client.helpers import make_image
 from tests.conftest import make_app, needs_root
 
@@ -164,3 +164,87 @@ def test_killed_upload_leaves_old_image_deployable(server, block_image, gpt_sour
         assert verify_folder(server["storage"] / "images" / "blk") == []
     finally:
         set_protected(server, "blk", True)
+
+
+def planned_parts(image: Path) -> dict[int, dict]:
+    """Partitions of a disk image by number."""
+    return {p["number"]: p for p in partitions(image)}
+
+
+def assert_same_files(source: dict, target: Path, layout: list) -> None:
+    """Every file of every imaged partition has the source's checksum."""
+    for number, (_size, fs) in enumerate(layout, start=1):
+        if fs == "swap":
+            continue
+        assert read_sums(target, number, fs) == source[number], f"partition {number} differs"
+        fsck_clean(target, number, fs)
+
+
+@pytest.mark.parametrize("size_mib", [600, 385])
+def test_deploy_block_to_larger_and_smaller_disk(server, block_image, size_mib):
+    target = server["tmp"] / f"target-{size_mib}.img"
+    target.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", f"{size_mib}M", str(target)], check=True)
+    castor(server, "deploy", "--image", "blk", "--disk", str(target))
+    assert_same_files(block_image, target, GPT_LAYOUT)
+    parts = planned_parts(target)
+    # The shrunk filesystems were grown to fill their partitions again.
+    assert fs_size(target, 2, "ext4") > 190 * MIB
+    assert fs_size(target, 2, "ext4") <= parts[2]["size"] * 512
+    assert fs_size(target, 3, "ntfs") > 110 * MIB
+    schema = json.loads((server["storage"] / "images" / "blk" / "schema.json").read_text())
+    source = {p["number"]: p for p in schema["disks"][0]["partitions"]}
+    blkid = subprocess.run(["blkid", "-p", "-o", "export", "--offset",
+                            str(parts[4]["start"] * 512), str(target)],
+                           capture_output=True, text=True).stdout
+    assert f"UUID={source[4]['filesystem']['uuid']}" in blkid, "swap UUID not kept"
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(target)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "gpt"
+    assert {p["uuid"] for p in table["partitions"]} == {p["uuid"] for p in source.values()}
+
+
+def test_deploy_same_size_restores_original_table(server, block_image, gpt_source):
+    target = server["tmp"] / "target-same.img"
+    target.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", "400M", str(target)], check=True)
+    castor(server, "deploy", "--image", "blk", "--disk", str(target))
+    assert_same_files(block_image, target, GPT_LAYOUT)
+    src = {n: (p["start"], p["size"]) for n, p in planned_parts(gpt_source[0]).items()}
+    assert {n: (p["start"], p["size"]) for n, p in planned_parts(target).items()} == src
+
+
+def test_deploy_to_too_small_disk_refused_before_writing(server, block_image):
+    target = server["tmp"] / "target-small.img"
+    target.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", "200M", str(target)], check=True)
+    with open(target, "r+b") as handle:
+        handle.write(b"untouched" * 100)
+    before = target.read_bytes()
+    proc = castor(server, "deploy", "--image", "blk", "--disk", str(target), ok=False)
+    assert proc.returncode == 1 and "too small" in proc.stderr
+    assert target.read_bytes() == before
+
+
+def test_corrupt_image_file_detected_by_checksum(server, block_image, tmp_path):
+    folder = server["storage"] / "images" / "blk"
+    entry = next(f for f in manifest(server, "blk")["files"] if f["partition"] == 1)
+    stored = folder / entry["path"]
+    original = stored.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    stored.write_bytes(bytes(damaged))
+    try:
+        target = tmp_path / "target.img"
+        subprocess.run(["truncate", "-s", "600M", str(target)], check=True)
+        proc = castor(server, "deploy", "--image", "blk", "--disk", str(target), ok=False)
+        assert proc.returncode == 1
+        assert "SHA-256 mismatch" in proc.stderr or "damaged" in proc.stderr
+        assert entry["path"] in proc.stderr
+        # It stopped there: partition 2 was never written.
+        part2 = planned_parts(target)[2]
+        with open(target, "rb") as handle:
+            handle.seek(part2["start"] * 512)
+            assert handle.read(1 << 20) == bytes(1 << 20)
+    finally:
+        stored.write_bytes(original)
