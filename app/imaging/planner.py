@@ -17,7 +17,14 @@ from app.imaging.dynamic import (
 from app.imaging.errors import PlanError
 from app.imaging.geometry import gpt_tail_sectors
 from app.imaging.minsize import active_partitions, layout_cost_sectors
-from app.imaging.plans import METHODS, base_plan, check_destination, partition_entry, too_small
+from app.imaging.plans import (
+    METHODS,
+    base_plan,
+    check_destination,
+    layout_region,
+    partition_entry,
+    too_small,
+)
 from app.imaging.sfdisk import render_script
 from app.imaging.standard import plan_standard
 from app.imaging.units import align_sectors, human
@@ -31,7 +38,7 @@ def plan_dynamic(plan: dict, disk: dict, selection_disk: dict | None, options: d
     dont_expand = bool(options.get("dont_expand_volumes"))
     gpt = table == "gpt"
     items = dynamic_items(disk, selection_disk, image_type, plan["size_bytes"])
-    region = plan["last_usable_sector"] + 1 - plan["first_usable_sector"]
+    first, region = layout_region(plan)
     message = too_small(disk, plan["size_bytes"], lss, table)
     percent = sum(need.percent or 0 for _p, need in items)
     if percent > 100:
@@ -39,7 +46,7 @@ def plan_dynamic(plan: dict, disk: dict, selection_disk: dict | None, options: d
                         "more than 100 %")
     sizes = plan_partition_sizes(items, region, lss, message)
     align = align_sectors(lss)
-    placed, extended = place(items, sizes, plan["first_usable_sector"], align)
+    placed, extended = place(items, sizes, first, align)
     groups = {g["pv_partition"]: g for g in disk.get("volume_groups") or []}
     partitions = []
     next_logical = 5

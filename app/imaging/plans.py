@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from app.imaging.errors import PlanError
-from app.imaging.geometry import MBR_LIMIT_SECTORS, gpt_tail_sectors, usable_range
+from app.imaging.geometry import (
+    MBR_LIMIT_SECTORS,
+    gpt_first_usable,
+    gpt_tail_sectors,
+    usable_range,
+)
 from app.imaging.units import align_sectors, human
 
 METHODS = ("original", "dynamic", "standard", "custom_script")
@@ -45,7 +50,8 @@ def base_plan(disk: dict, method: str, table: str, size: int, lss: int, pss: int
                options: dict, selection_disk: dict | None) -> dict:
     """Return the fields every disk plan has, before partitions are filled in."""
     total = size // lss
-    first, last = usable_range(table, total, lss)
+    _start, last = usable_range(table, total, lss)
+    first = gpt_first_usable(lss) if table == "gpt" else 1
     randomize = bool(options.get("randomize_guids"))
     disk_id = disk.get("disk_id") if table == disk["table"] else None
     if table == "gpt" and randomize:
@@ -75,3 +81,9 @@ def too_small(disk: dict, size: int, lss: int, table: str):
         return text
 
     return message
+
+
+def layout_region(plan: dict) -> tuple[int, int]:
+    """Return (first aligned start, sectors up to the last usable one) of a plan's disk."""
+    start = align_sectors(plan["logical_sector_size"])
+    return start, plan["last_usable_sector"] + 1 - start

@@ -6,7 +6,7 @@ from app.imaging import selection as sel
 from app.imaging.dynamic import needs_grow, place, plan_partition_sizes
 from app.imaging.errors import PlanError
 from app.imaging.minsize import Need, partition_need
-from app.imaging.plans import base_plan, partition_entry, too_small
+from app.imaging.plans import base_plan, layout_region, partition_entry, too_small
 from app.imaging.units import MIB, align_sectors
 
 GPT_BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
@@ -76,9 +76,9 @@ def plan_standard(disk: dict, selection_disk: dict | None, size: int, lss: int, 
     else:
         items = [_extra(1, "07", "", "ntfs", 500 * MIB, bootable=True), (os_part, need)]
         os_part["bootable"] = False
-    region = plan["last_usable_sector"] + 1 - plan["first_usable_sector"]
+    first, region = layout_region(plan)
     sizes = plan_partition_sizes(items, region, lss, too_small(disk, size, lss, table))
-    placed, _extended = place(items, sizes, plan["first_usable_sector"], align_sectors(lss))
+    placed, _extended = place(items, sizes, first, align_sectors(lss))
     dont_expand = bool(options.get("dont_expand_volumes"))
     for number, ((part, start, length), (_p, item_need)) in enumerate(
             zip(placed, items, strict=True), start=1):
