@@ -1,15 +1,17 @@
 """Task mode: identify the machine, check in, wait for a slot, run the web task or the menu.
 
-`castor-client --server URL task` (server and token may also come from the kernel command
-line a PXE boot script wrote: `castor_server=... castor_task=...`). The task's upload or
-deploy runs through the client's own upload/deploy functions; task mode then checks the task
-out with its result, sends the log and runs the profile's task completed action.
+`castor-client --server URL --token T task --disk DEV`; a PXE boot script's kernel arguments
+(`castor_server=... castor_task=...`) stand in for --server and --token. The task's upload or
+deploy runs through the client's own upload/deploy functions (which check the task out); task
+mode then sends its log and runs the profile's task completed action.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -87,11 +89,11 @@ def check_out(api: Api, task_id: int, *, ok: bool, error: str = "",
 
 
 def send_log(api: Api, task_id: int, text: str) -> None:
-    """Upload the task's log (best effort)."""
+    """Upload the task's log (best effort; accepted after the task ended, too)."""
     if not text:
         return
     try:
-        api.post("/log", {"task_id": task_id, "text": text})
+        api.post(f"{TASKS_API}/{task_id}/log", {"text": text})
     except ClientError as exc:
         log.warning("log upload of task %s failed: %s", task_id, exc)
 
@@ -120,7 +122,11 @@ class _Collector(logging.Handler):
 
 def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
              poll: float = 5.0, say: Callable[[str], None] = print) -> dict:
-    """Wait for a slot, run the task, check out, send the log, then the completed action."""
+    """Wait for a slot, run the task, send the log, then run the task completed action.
+
+    The upload and deploy functions check the task out themselves; task mode checks out only
+    what failed before they ran.
+    """
     task = answer["task"]
     task_id = task["id"]
     profile = task.get("profile") or {}
@@ -129,17 +135,21 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     collector = _Collector()
     logging.getLogger("castor").addHandler(collector)
     action = profile.get("task_completed_action", "reboot")
+    started = False
     try:
         wait_for_slot(api, task_id, poll=poll, say=say)
         log.info("task %s: %s started on %s", task_id, task["kind"], ", ".join(disks))
+        started = True
         result = run_web_task(api, task, disks)
+        log.info("task %s done", task_id)
     except KeyboardInterrupt:
-        check_out(api, task_id, ok=False, error="interrupted on the client")
+        if not started:
+            check_out(api, task_id, ok=False, error="interrupted on the client")
         raise
     except Exception as exc:
         cancelled = _cancel_requested(api, task_id)
         log.error("task %s %s: %s", task_id, "cancelled" if cancelled else "failed", exc)
-        if not isinstance(exc, TaskCancelled):
+        if not started and not isinstance(exc, TaskCancelled):
             check_out(api, task_id, ok=False, error=str(exc), cancelled=cancelled)
         send_log(api, task_id, "\n".join(collector.lines) + "\n")
         # The completed action runs whether the task finished or errored out (or was stopped).
@@ -147,8 +157,7 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
         raise
     finally:
         logging.getLogger("castor").removeHandler(collector)
-    check_out(api, task_id, ok=True)
-    send_log(api, task_id, "\n".join(collector.lines) + f"\ntask {task_id} done\n")
+    send_log(api, task_id, "\n".join(collector.lines) + "\n")
     say(f"Task {task_id} done.")
     completed_action(action, dry_run)
     return result
@@ -189,61 +198,64 @@ def on_demand_menu(api: Api, identity: dict, disks: list[str], *,
     except ClientError as exc:
         say(f"On-demand {kind} failed: {exc}")
         raise
-    if result.get("task_id"):
-        check_out(api, result["task_id"], ok=True)
     say(f"On-demand {kind} of {picked} done.")
     return result
 
 
-def task_mode(server: str | None, token: str | None, disks: list[str], *,
-              sys_root: str = "/sys", cmdline: str = "/proc/cmdline", dry_run: bool = False,
+def task_mode(api: Api, disks: list[str], *, sys_root: str = "/sys", dry_run: bool = False,
               poll: float = 5.0, ask: Callable[[str], str] = input,
               say: Callable[[str], None] = print) -> dict | None:
     """The `task` subcommand: identify, check in, then the web task or the on-demand menu."""
-    settings = boot_settings(cmdline)
-    server = server or settings.get("server")
-    token = token or settings.get("task") or settings.get("token")
-    if not server:
-        raise ClientError("no server: pass --server or boot with castor_server=URL")
-    if not token:
-        raise ClientError("no token: pass --token or boot with castor_task=TOKEN")
+    if not disks:
+        raise ClientError("name the disks to image with --disk")
     identity = identify(sys_root)
     if not identity["mac"]:
         raise ClientError("no network interface with a MAC address was found")
     say(f"This is {identity['mac']} (model {identity['model'] or 'unknown'}, "
         f"serial {identity['serial'] or 'unknown'}); checking in...")
-    api = Api(server, token)
     answer = checkin(api, identity)
     if answer.get("task"):
         return run_task(api, answer, disks, dry_run=dry_run, poll=poll, say=say)
     return on_demand_menu(api, identity, disks, ask=ask, say=say, dry_run=dry_run)
 
 
-def add_parser(subparsers) -> None:
-    """Register the `task` subcommand on an argparse subparsers object."""
-    parser = subparsers.add_parser("task", help="run this computer's web task (or the menu)")
-    parser.add_argument("disks", nargs="*", default=[],
-                        help="disks (or disk image files) to image; default: all found")
+def server_and_token(server: str | None, token: str | None,
+                     cmdline: str = "/proc/cmdline") -> tuple[str | None, str | None]:
+    """Fill in the server and token from the PXE boot's kernel arguments when not given."""
+    settings = boot_settings(cmdline)
+    return (server or settings.get("server"),
+            token or settings.get("task") or settings.get("token"))
+
+
+def _task_args(parser) -> None:
+    """Arguments of the `task` subcommand."""
+    parser.add_argument("--disk", action="append", dest="disks", default=[], metavar="DEV",
+                        help="block device or raw disk-image file to image (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="do not reboot or power off when the task ends")
     parser.add_argument("--poll", type=float, default=5.0, help="queue poll interval (s)")
-    parser.set_defaults(func=command)
+    # Identify from a copy of another machine's sysfs (hidden: for labs and tests).
+    parser.add_argument("--sys-root", default="/sys", help=argparse.SUPPRESS)
 
 
-def command(args) -> int:
-    """Run the `task` subcommand from parsed arguments."""
-    disks = list(args.disks)
-    if not disks:
-        disks = _default_disks()
-    task_mode(getattr(args, "server", None), getattr(args, "token", None), disks,
-              dry_run=args.dry_run, poll=args.poll)
+def cmd_task(args, api: Api) -> int:
+    """Run this computer's web task (from the web UI), or the on-demand menu."""
+    task_mode(api, list(args.disks), sys_root=args.sys_root, dry_run=args.dry_run,
+              poll=args.poll)
     return 0
 
 
-def _default_disks() -> list[str]:
-    """Return the machine's non-removable disks, as the client's disk finder sees them."""
-    try:
-        find = _client_function("client.devices", "find_disks")
-    except ClientError as exc:
-        raise ClientError("name the disks to image (this client cannot list them)") from exc
-    return list(find())
+def register(cmdline: str = "/proc/cmdline") -> None:
+    """Add `task` to castor-client's subcommands; a PXE boot's arguments become defaults."""
+    from client.main import COMMANDS
+
+    COMMANDS.setdefault("task", (_task_args, cmd_task))
+    # castor_server/castor_task from the boot script stand in for --server/--token.
+    server, token = server_and_token(None, None, cmdline)
+    if server:
+        os.environ.setdefault("CASTOR_SERVER", server)
+    if token:
+        os.environ.setdefault("CASTOR_TOKEN", token)
+
+
+register()

@@ -209,5 +209,21 @@ def heartbeat(task_id: int):
     return jsonify({"state": task.state, "cancel": task.cancel_requested})
 
 
+LOG_LIMIT = 1 << 20
+
+
+@bp.post("/tasks/<int:task_id>/log")
+@token_or_task
+def append_log(task_id: int):
+    """Append `{"text"}` to the task's log; works after the task ended (a cancelled client)."""
+    task = _task_for_client(task_id)
+    if task is None:
+        return api_error(404, "no such task")
+    text = str(_json().get("text", ""))
+    task.log = (task.log + text)[-LOG_LIMIT:]
+    db.session.commit()
+    return jsonify({"length": len(task.log)})
+
+
 from app.api import computers  # noqa: E402,F401  (registers its routes on bp)
 from app.api.tasks_openapi import OPENAPI_PATHS  # noqa: E402,F401

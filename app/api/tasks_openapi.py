@@ -134,6 +134,10 @@ OPENAPI_PATHS = {
             "200": _json({"type": "object", "properties": {
                 "state": {"enum": ["imaging", "queued"]}, "position": {"type": "integer"},
                 "cancel": {"type": "boolean"}}}, "OK"), **ERRORS}}},
+    "/tasks/{task_id}/log": {"parameters": [_id("task_id")], "post": {
+        "summary": "Append to the task's log (API or task token, also after the end)",
+        "requestBody": _body({"type": "object", "properties": {"text": {"type": "string"}}}),
+        "responses": {"200": _json({"type": "object"}, "OK"), **ERRORS}}},
     "/tasks/{task_id}/heartbeat": {"parameters": [_id("task_id")], "post": {
         "summary": "Sign of life, so the task does not expire", "responses": {
             "200": _json({"type": "object"}, "OK"), **ERRORS}}},

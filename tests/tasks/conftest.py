@@ -1,11 +1,41 @@
-"""Fixtures of the tasks tests: images with a default profile, computers."""
+"""Fixtures of the tasks tests: one app per module (emptied after each test), images, computers."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 
 from app.extensions import db as _db
 from app.models import Computer, ComServer, Image, default_profile_for
+from tests.conftest import make_app
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """A Castor app shared by a module's tests; building one per test costs about a second."""
+    app = make_app(tmp_path_factory.mktemp("tasks"))
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(app):
+    """Give every test empty tables, an empty TFTP folder and the original config."""
+    config = dict(app.config)
+    yield
+    app.config.clear()
+    app.config.update(config)
+    with app.app_context():
+        _db.session.remove()
+        with _db.engine.begin() as conn:
+            for table in reversed(_db.metadata.sorted_tables):
+                conn.execute(table.delete())
+    for key in ("TFTP_PATH", "BOOT_FILES_PATH"):
+        shutil.rmtree(Path(app.config[key]), ignore_errors=True)
 
 
 def add_image(name: str = "win11", *, protected: bool = False, enabled: bool = True) -> Image:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.extensions import db as _db
@@ -82,9 +84,9 @@ def test_profile_without_pxe_options_uses_the_defaults(app, anon_client):
                          f"{app.config['SERVER_URL']} castor_task={token}")
 
 
-def test_boot_files_are_served_publicly(app, anon_client, tmp_path):
-    folder = tmp_path / "boot"
-    folder.mkdir(exist_ok=True)
+def test_boot_files_are_served_publicly(app, anon_client):
+    folder = Path(app.config["BOOT_FILES_PATH"])
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "vmlinuz").write_bytes(b"\x7fkernel")
     assert anon_client.get("/boot/files/vmlinuz").data == b"\x7fkernel"
     assert anon_client.get("/boot/files/missing").status_code == 404

@@ -1,0 +1,133 @@
+"""Task mode of the client: identification, kernel arguments, check-in and the queue, live."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app.extensions import db as _db
+from app.models import Task
+from app.tasks.service import create_task, finish_task
+from client.api import Api
+from client.identity import identify, parse_cmdline, primary_mac
+from client.task import TaskCancelled, checkin, register, send_log, wait_for_slot
+from tests.tasks.conftest import add_computer, add_image, set_max_clients
+from tests.tasks.sysfs import make_sysfs
+
+
+def test_identify_reads_sysfs_and_skips_placeholders(tmp_path):
+    root = make_sysfs(tmp_path)
+    assert identify(root) == {
+        "mac": "52:54:00:12:34:56", "serial": "BSN-42",
+        "system_uuid": "4c4c4544-0042-3510-8051-b4c04f4e3732", "model": "OptiPlex 7090",
+        "client_id": "4c4c4544-0042-3510-8051-b4c04f4e3732"}
+
+
+def test_identify_falls_back_when_values_are_unreadable(tmp_path):
+    root = make_sysfs(tmp_path, serial="", board_serial="Default string", uuid=None)
+    found = identify(root)
+    assert found["serial"] == "" and found["system_uuid"] == ""
+    assert found["client_id"] == "mac:52:54:00:12:34:56"
+    assert identify(tmp_path / "nothing") == {"mac": "", "serial": "", "system_uuid": "",
+                                              "model": "", "client_id": ""}
+
+
+def test_identify_this_machine():
+    found = identify("/sys")
+    assert set(found) == {"mac", "serial", "system_uuid", "model", "client_id"}
+    assert found["mac"] == primary_mac("/sys")
+
+
+def test_kernel_arguments_become_client_defaults(tmp_path, monkeypatch):
+    line = ("BOOT_IMAGE=/vmlinuz quiet castor_server=http://10.1.1.1:8080 "
+            "castor_task=ctk_abc castor_mode=ondemand\n")
+    assert parse_cmdline(line) == {"server": "http://10.1.1.1:8080", "task": "ctk_abc",
+                                   "mode": "ondemand"}
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text(line)
+    monkeypatch.delenv("CASTOR_SERVER", raising=False)
+    monkeypatch.setenv("CASTOR_TOKEN", "given")
+    register(str(cmdline))
+    assert os.environ["CASTOR_SERVER"] == "http://10.1.1.1:8080"
+    assert os.environ["CASTOR_TOKEN"] == "given"
+    from client.main import COMMANDS
+
+    assert "task" in COMMANDS
+
+
+@pytest.fixture
+def live(app):
+    """The module's app served on 127.0.0.1 in a thread."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+
+
+def _tasks(app, count: int, limit: int) -> list[tuple[int, str, str]]:
+    with app.app_context():
+        set_max_clients(limit)
+        image = add_image("lab")
+        made = []
+        for i in range(count):
+            computer = add_computer(f"pc-{i}", f"52:54:00:00:00:{i:02x}", image)
+            task, token = create_task("deploy", computer)
+            made.append((task.id, token, computer.mac))
+        _db.session.commit()
+    return made
+
+
+def test_checkin_and_queue_against_a_live_server(app, live, tmp_path):
+    (first, tok1, mac1), (second, tok2, mac2), (third, tok3, _m) = _tasks(app, 3, 1)
+    api1 = Api(live, tok1)
+    answer = checkin(api1, identify(make_sysfs(tmp_path / "a", mac=mac1)))
+    assert answer["task"]["id"] == first and api1.token == tok1
+    wait_for_slot(api1, first, poll=0.01)
+    # The second client waits in line until the first one's task ends.
+    api2 = Api(live, tok2)
+    checkin(api2, identify(make_sysfs(tmp_path / "b", mac=mac2)))
+    said: list[str] = []
+    waiter = threading.Thread(target=wait_for_slot, args=(api2, second),
+                              kwargs={"poll": 0.05, "say": said.append})
+    waiter.start()
+    for _ in range(200):
+        if said:
+            break
+        threading.Event().wait(0.02)
+    assert said == ["Queued: number 1 in line, waiting for a free imaging slot..."]
+    with app.app_context():
+        finish_task(_db.session.get(Task, first), "done")
+        _db.session.commit()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    with app.app_context():
+        assert _db.session.get(Task, second).state == "imaging"
+    # A task cancelled while its client waits stops the wait.
+    api3 = Api(live, tok3)
+    with app.app_context():
+        finish_task(_db.session.get(Task, third), "cancelled")
+        _db.session.commit()
+    with pytest.raises(TaskCancelled, match="ended while waiting"):
+        wait_for_slot(api3, third, poll=0.01)
+    send_log(api3, third, "partial log\n")
+    with app.app_context():
+        assert _db.session.get(Task, third).log == "partial log\n"
+
+
+def test_boot_token_from_ipxe_checks_in(app, live, tmp_path):
+    import urllib.request
+
+    (task_id, _token, mac), = _tasks(app, 1, 0)
+    with urllib.request.urlopen(f"{live}/boot/ipxe?mac={mac}") as response:
+        script = response.read().decode()
+    token = script.split("castor_task=", 1)[1].split()[0]
+    api = Api(live, token)
+    answer = checkin(api, identify(make_sysfs(Path(tmp_path), mac=mac)))
+    assert answer["task"]["id"] == task_id and answer["task"]["state"] == "checked_in"
+    assert answer["computer"]["serial"] == "BSN-42"
