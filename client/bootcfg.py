@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import struct
 from pathlib import Path
 
@@ -134,6 +135,10 @@ def update_nvram(disk_path: str, esp_partition: int, entries: list[dict],
         return []
     if not firmware_dir.exists():
         log.info("not updating NVRAM: this machine did not boot in EFI mode")
+        return []
+    if not stat.S_ISBLK(os.stat(disk_path).st_mode):
+        # An image file is another machine's disk: its entries belong in that machine's NVRAM.
+        log.info("not updating NVRAM: %s is an image file, not this machine's disk", disk_path)
         return []
     if not shutil.which("efibootmgr"):
         raise ClientError("cannot update NVRAM: efibootmgr is not installed in the client")

@@ -24,6 +24,7 @@ UNATTEND_PATHS = (
 COMPUTER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 COMPUTER_NAME_TAG = re.compile(r"<ComputerName>[^<]*</ComputerName>|<ComputerName\s*/>", re.I)
 SCRIPT_TIMEOUT = 3600
+WINDOWS_NAME_LIMIT = 15  # NetBIOS names; Windows setup fails on longer ones
 
 
 def find_case_insensitive(root: Path, relative: str) -> list[Path]:
@@ -62,7 +63,11 @@ def set_computer_name(root: Path, name: str) -> list[str]:
     if not COMPUTER_NAME.match(name):
         raise ClientError(f"invalid computer name {name!r}: use letters, digits and '-'")
     changed = []
-    for path in unattend_files(root):
+    unattend = unattend_files(root)
+    if unattend and len(name) > WINDOWS_NAME_LIMIT:
+        raise ClientError(f"computer name {name!r} is longer than Windows allows "
+                          f"({WINDOWS_NAME_LIMIT} characters)")
+    for path in unattend:
         text, encoding = read_text(path)
         new = COMPUTER_NAME_TAG.sub(f"<ComputerName>{name}</ComputerName>", text)
         if new != text:
@@ -164,6 +169,19 @@ def clean_destination(folder: str) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
+def existing_case(root: Path, relative: PurePosixPath) -> Path:
+    """Follow relative under root reusing folders that exist in another letter case."""
+    # Windows sees "Windows" and "WINDOWS" as one folder; ntfs-3g would happily make both.
+    current = root
+    for part in relative.parts:
+        if part == ".":
+            continue
+        candidates = sorted(c for c in current.iterdir() if c.name.lower() == part.lower()
+                            and c.is_dir()) if current.is_dir() else []
+        current = candidates[0] if candidates else current / part
+    return current
+
+
 def _stage(source: Path, staging: Path) -> None:
     """Copy source into staging, unpacking every .zip file in place of the archive."""
     files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
@@ -223,7 +241,7 @@ def copy_files(dev: str, fs_type: str, source: Path, destination_folder: str,
             _mtools_copy(dev, source, destination)
             return
         with mounted(dev, fs_type) as root:
-            target = root / destination
+            target = existing_case(root, destination) if fs_type == "ntfs" else root / destination
             # An absolute symlink inside the volume would lead out of it, into the client.
             if not target.resolve().is_relative_to(root.resolve()):
                 raise ClientError(f"file copy destination {destination_folder!r} leads outside "

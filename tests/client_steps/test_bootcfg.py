@@ -102,3 +102,10 @@ def test_update_nvram_skips_without_efi_firmware(tmp_path):
     assert bootcfg.update_nvram("/dev/sda", 1, entries,
                                 firmware_dir=tmp_path / "no-efi-here") == []
     assert bootcfg.update_nvram("/dev/sda", 1, [], firmware_dir=tmp_path) == []
+
+
+def test_update_nvram_leaves_image_files_alone(tmp_path):
+    image = tmp_path / "vm.img"
+    image.write_bytes(bytes(4096))
+    entries = [{"label": "debian", "loader": "\\EFI\\debian\\grubx64.efi"}]
+    assert bootcfg.update_nvram(str(image), 1, entries, firmware_dir=tmp_path) == []

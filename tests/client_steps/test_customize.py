@@ -85,6 +85,19 @@ def test_set_computer_name_refuses_bad_names(tmp_path, name):
         customize.set_computer_name(tmp_path, name)
 
 
+def test_set_computer_name_respects_the_windows_limit(tmp_path):
+    panther, _ = windows_tree(tmp_path)
+    with pytest.raises(ClientError, match="longer than Windows allows"):
+        customize.set_computer_name(tmp_path, "a-sixteen-chars0")
+    assert "OLD-NAME" in panther.read_text(encoding="utf-8")
+
+
+def test_existing_case_reuses_folders(tmp_path):
+    (tmp_path / "WINDOWS" / "Setup").mkdir(parents=True)
+    found = customize.existing_case(tmp_path, customize.clean_destination("C:\\windows\\setup\\x"))
+    assert found == tmp_path / "WINDOWS" / "Setup" / "x"
+
+
 def test_apply_sysprep_in_priority_order(tmp_path):
     panther, sysprep = windows_tree(tmp_path)
     modules = [
@@ -186,6 +199,12 @@ def test_copy_files_into_a_partition(mkfs, tmp_path, fs_type):
         assert read("raw/tools.zip")[:2] == b"PK"  # unzip off: the archive is copied as is
         for name, text in expected["plain"].items():
             assert read(f"raw/{name}") == text.encode()
+    if fs_type == "ntfs":
+        customize.copy_files(dev, fs_type, source / "setup.cmd", "\\WINDOWS\\SETUP", False)
+        with mounted(dev, fs_type, readonly=True) as again:
+            assert [p.name for p in again.iterdir() if p.name.lower() == "windows"] == [
+                "Windows"]
+            assert (again / "Windows" / "Setup" / "setup.cmd").is_file()
 
 
 class _nothing:
