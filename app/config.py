@@ -43,4 +43,6 @@ def load_config(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_LOGIN_FAILURES": int(_env("MAX_LOGIN_FAILURES", "5")),
         "LOGIN_LOCKOUT_SECONDS": int(_env("LOGIN_LOCKOUT_SECONDS", "300")),
+        "TASK_EXPIRY_MINUTES": int(_env("TASK_EXPIRY_MINUTES", "120")),
+        "AUTO_REGISTER_COMPUTERS": _env("AUTO_REGISTER_COMPUTERS", "1") == "1",
     }
