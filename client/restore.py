@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -81,6 +82,31 @@ def make_swap(device: str, uuid: str = "", label: str = "") -> None:
         + [device])
 
 
+def ensure_ntfs_backup_boot(device: str) -> bool:
+    """Write the NTFS backup boot sector when missing; return whether it was written.
+
+    partclone restores the volume's clusters, but the backup boot sector sits just past the
+    last cluster, so a restore onto a blank partition leaves it empty and chkdsk complains.
+    """
+    fd = os.open(device, os.O_RDWR)
+    try:
+        boot = os.pread(fd, 512, 0)
+        if boot[3:11] != b"NTFS    ":
+            return False
+        sector = int.from_bytes(boot[0x0B:0x0D], "little") or 512
+        boot = os.pread(fd, sector, 0)
+        offset = int.from_bytes(boot[0x28:0x30], "little") * sector
+        if offset + sector > os.lseek(fd, 0, os.SEEK_END):
+            return False
+        if os.pread(fd, sector, offset) == boot:
+            return False
+        os.pwrite(fd, boot, offset)
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
 def restore_partition(source: Iterable[bytes] | list[list[str]], compression: str,
                       fs_type: str | None, device: str, expected_sha256: str | None, *,
                       kind: str = "partclone", label: str = "", expected_size: int | None = None,
@@ -124,3 +150,5 @@ def restore_partition(source: Iterable[bytes] | list[list[str]], compression: st
             for _ in pipe.chunks():
                 pass
     run(["blockdev", "--flushbufs", device], check=False)
+    if fs_type == "ntfs" and kind == "partclone":
+        ensure_ntfs_backup_boot(device)

@@ -248,3 +248,49 @@ def test_corrupt_image_file_detected_by_checksum(server, block_image, tmp_path):
             assert handle.read(1 << 20) == bytes(1 << 20)
     finally:
         stored.write_bytes(original)
+
+
+MBR_BLOCK_LAYOUT = [(100, "ext4"), (80, "ntfs"), (300, "xfs"), (None, "swap")]
+
+
+@pytest.mark.parametrize("compression", ["lz4", "none"])
+def test_mbr_block_image_roundtrip(server, compression):
+    name = f"mbr-{compression}"
+    source = server["tmp"] / f"{name}.img"
+    sums = make_disk(source, 520, "mbr", MBR_BLOCK_LAYOUT, seed=7, big_bytes=8 * MIB)
+    make_image(server["app"], name, "block")
+    set_profile(server, name, compression_algorithm=compression, compression_level=1)
+    castor(server, "upload", "--image", name, "--disk", str(source))
+    files = manifest(server, name)["files"]
+    assert {f["compression"] for f in files if f["kind"] == "partclone"} == {compression}
+    target = server["tmp"] / f"{name}-target.img"
+    target.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", "780M", str(target)], check=True)
+    castor(server, "deploy", "--image", name, "--disk", str(target))
+    for number, fs in ((1, "ext4"), (2, "ntfs"), (3, "xfs")):
+        assert read_sums(target, number, fs) == sums[number], f"partition {number} differs"
+        fsck_clean(target, number, fs)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(target)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    src_table = json.loads(subprocess.run(["sfdisk", "--json", str(source)],
+                                          capture_output=True, text=True,
+                                          check=True).stdout)["partitiontable"]
+    assert table["label"] == "dos" and table["id"] == src_table["id"]
+
+
+def test_file_image_wim_gzip_roundtrip(server):
+    source = server["tmp"] / "file-src.img"
+    sums = make_disk(source, 300, "mbr", MBR_LAYOUT, seed=3, big_bytes=12 * MIB)
+    make_image(server["app"], "wim", "file")
+    castor(server, "upload", "--image", "wim", "--disk", str(source))
+    files = {f["partition"]: f for f in manifest(server, "wim")["files"] if f["kind"] == "wim"}
+    assert set(files) == {1, 2}
+    assert {f["compression"] for f in files.values()} == {"gzip"}
+    target = server["tmp"] / "file-target.img"
+    target.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", "450M", str(target)], check=True)
+    castor(server, "deploy", "--image", "wim", "--disk", str(target))
+    assert read_sums(target, 1, "ext4") == sums[1]
+    assert read_sums(target, 2, "ntfs") == sums[2]
+    fsck_clean(target, 1, "ext4")
+    fsck_clean(target, 2, "ntfs")
