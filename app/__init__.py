@@ -27,6 +27,7 @@ BLUEPRINTS = (
     "app.multicast.views",
     "app.servers.views",
     "app.admin",
+    "app.imaging_progress",
     "app.api.images",
     "app.api.profiles",
     "app.api.plan",
