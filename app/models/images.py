@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -102,6 +102,9 @@ def _iso(value: datetime | None) -> str | None:
 
 class History(db.Model):
     """An audit event: who did what to which object, with the object as JSON."""
+
+    # One object's events in time order: the History tab and the search's "last used".
+    __table_args__ = (Index("ix_history_object", "object_type", "object_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     object_type: Mapped[str] = mapped_column(String(32), index=True)
