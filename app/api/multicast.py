@@ -17,9 +17,10 @@ from app.models import (
     MulticastSession,
 )
 from app.models.base import utcnow
-from app.multicast.plans import PlanError, plan_for, profile_options
+from app.multicast.plans import PlanError, plan_for, profile_options, stored_schema
 from app.multicast.sessions import LateJoinError, SessionError, join_session, setting
 from app.multicast.supervisor import cancel_session, start_session
+from app.storage import image_dir, read_manifest
 
 bp = Blueprint("api_multicast", __name__, url_prefix="/api/v1")
 
@@ -154,7 +155,10 @@ def join():
         "start_timeout": session.max_wait_seconds
         + int(setting("MULTICAST_STREAM_WAIT")) * 4 + 60,
         "plans": plans,
-        "options": profile_options(session.profile),
+        "profile": profile_options(session.profile),
+        "schema": stored_schema(session.image),
+        "manifest": read_manifest(image_dir(current_app.config["STORAGE_PATH"],
+                                            session.image.name)),
     })
 
 

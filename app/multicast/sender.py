@@ -126,8 +126,9 @@ def send_stream(session_id: int, stream: dict) -> str | None:
             session = _reload(session_id)
             if not session.live:
                 return None
-            _update_stream(session, index, sent_bytes=output.sent_bytes)
-            db.session.commit()
+            if session.streams[index].get("sent_bytes") != output.sent_bytes:
+                _update_stream(session, index, sent_bytes=output.sent_bytes)
+                db.session.commit()
             timeout = session.partition_timeout_seconds
             if started_at is not None and time.monotonic() - started_at > timeout:
                 return f"partition stream {index} timed out after {timeout} s"
