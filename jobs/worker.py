@@ -6,6 +6,7 @@ from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 
 from app.jobs import redis_connection
+from app.multicast.supervisor import cleanup_orphans
 from jobs.runner import AppJob, fail_interrupted_jobs
 
 
@@ -23,4 +24,5 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     """Clean up after a previous crash, then process jobs until stopped."""
     with app.app_context():
         fail_interrupted_jobs()
+    cleanup_orphans(app)  # multicast senders whose owning server died
     make_worker(app).work(burst=burst, with_scheduler=True)
