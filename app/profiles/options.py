@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Boolean, Integer
@@ -173,7 +174,8 @@ def clean_changes(profile: ImageProfile, image: Image, changes: dict,
     return cleaned
 
 
-def _check_rules(profile, image, cleaned, final, errors, boot_folder) -> None:
+def _check_rules(profile: ImageProfile, image: Image, cleaned: dict, final: Callable,
+                 errors: dict[str, str], boot_folder: str | Path) -> None:
     """Apply the rules that tie fields together; add messages to `errors`."""
     if "name" in cleaned:
         name = cleaned["name"].strip()
@@ -219,16 +221,29 @@ def _check_rules(profile, image, cleaned, final, errors, boot_folder) -> None:
                 image.schema, cleaned["custom_upload_schema"], "upload")
         except selections.SelectionError as exc:
             errors["custom_upload_schema"] = str(exc)
-    deploy_touched = {"deploy_schema", "partition_method", "modify_image_schema"} & cleaned.keys()
-    if deploy_touched and (final("modify_image_schema") or "deploy_schema" in cleaned):
-        try:
-            stored = selections.clean(image.schema, final("deploy_schema"), "deploy",
-                                      final("partition_method"))
-        except selections.SelectionError as exc:
-            errors["deploy_schema"] = str(exc)
-        else:
-            if "deploy_schema" in cleaned:
-                cleaned["deploy_schema"] = stored
+    _check_deploy_schema(image, cleaned, final, errors)
+
+
+def _check_deploy_schema(image: Image, cleaned: dict, final: Callable,
+                         errors: dict[str, str]) -> None:
+    """Validate the modified deploy schema whenever it, the method or its switch change."""
+    touched = {"deploy_schema", "partition_method", "modify_image_schema"} & cleaned.keys()
+    if not touched:
+        return
+    method = final("partition_method")
+    try:
+        if "deploy_schema" in cleaned:
+            cleaned["deploy_schema"] = selections.clean(image.schema, cleaned["deploy_schema"],
+                                                        "deploy", method)
+        if final("modify_image_schema") and image.schema is not None:
+            # No stored copy yet means every disk and partition with default keys.
+            merged = selections.merge(image.schema, selections.load(final("deploy_schema")),
+                                      "deploy")
+            problems = selections.validate(merged, "deploy", method)
+            if problems:
+                raise selections.SelectionError(problems)
+    except selections.SelectionError as exc:
+        errors["deploy_schema"] = str(exc)
 
 
 def apply_changes(profile: ImageProfile, cleaned: dict) -> dict:

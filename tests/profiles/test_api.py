@@ -71,6 +71,10 @@ def test_patch_errors_save_nothing(client, app, api_headers, linux_image, winpe_
 def test_deploy_schema_through_the_api(client, api_headers, schema_image, schema) -> None:
     image_id, profile_id = schema_image
     url = f"{_base(image_id)}/{profile_id}"
+    # Without a stored copy every partition deploys: Standard needs exactly one.
+    whole = client.patch(url, headers=api_headers,
+                         json={"modify_image_schema": True, "partition_method": "standard"})
+    assert "exactly one partition" in whole.get_json()["errors"]["deploy_schema"]
     selection = {"disks": [{"index": 0, "partitions": [
         {"number": 2, "custom_size": {"value": 60, "unit": "%"}},
         {"number": 3, "custom_size": {"value": 50, "unit": "%"}}]}]}
