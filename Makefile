@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
-	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod
+	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
 DEBIAN_TEST := chromium postgresql-client
 
 .PHONY: run test deps test-deps lint clean

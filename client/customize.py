@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import ctypes
+import ctypes.util
 import logging
 import os
 import re
@@ -25,6 +27,9 @@ COMPUTER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 COMPUTER_NAME_TAG = re.compile(r"<ComputerName>[^<]*</ComputerName>|<ComputerName\s*/>", re.I)
 SCRIPT_TIMEOUT = 3600
 WINDOWS_NAME_LIMIT = 15  # NetBIOS names; Windows setup fails on longer ones
+SYSTEM_HIVE = "Windows/System32/config/SYSTEM"
+HIVEX_OPEN_WRITE = 4
+REG_SZ = 1
 
 
 def find_case_insensitive(root: Path, relative: str) -> list[Path]:
@@ -73,6 +78,15 @@ def set_computer_name(root: Path, name: str) -> list[str]:
         if new != text:
             write_text(path, new, encoding)
             changed.append(str(path))
+    if not unattend:
+        # Without an answer file (an image that was not sysprepped) Windows keeps the name it
+        # has in its registry.
+        for hive in find_case_insensitive(root, SYSTEM_HIVE):
+            if len(name) > WINDOWS_NAME_LIMIT:
+                raise ClientError(f"computer name {name!r} is longer than Windows allows "
+                                  f"({WINDOWS_NAME_LIMIT} characters)")
+            if set_registry_computer_name(hive, name):
+                changed.append(str(hive))
     etc = root / "etc"
     if not etc.is_dir() or etc.is_symlink():
         return changed
@@ -84,6 +98,79 @@ def set_computer_name(root: Path, name: str) -> list[str]:
     if hosts.is_file() and not hosts.is_symlink() and _set_hosts_name(hosts, name):
         changed.append(str(hosts))
     return changed
+
+
+class _SetValue(ctypes.Structure):
+    """libhivex's hive_set_value: one value to write into a key."""
+
+    _fields_ = [("key", ctypes.c_char_p), ("t", ctypes.c_int), ("len", ctypes.c_size_t),
+                ("value", ctypes.c_char_p)]
+
+
+def _libhivex() -> ctypes.CDLL:
+    """Load libhivex (the registry hive library libguestfs uses) with its signatures."""
+    path = ctypes.util.find_library("hivex") or "libhivex.so.0"
+    try:
+        lib = ctypes.CDLL(path, use_errno=True)
+    except OSError as exc:
+        raise ClientError("cannot edit the Windows registry: libhivex is not installed") from exc
+    node = ctypes.c_size_t
+    lib.hivex_open.restype = ctypes.c_void_p
+    lib.hivex_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lib.hivex_root.restype = node
+    lib.hivex_root.argtypes = [ctypes.c_void_p]
+    lib.hivex_node_get_child.restype = node
+    lib.hivex_node_get_child.argtypes = [ctypes.c_void_p, node, ctypes.c_char_p]
+    lib.hivex_node_get_value.restype = node
+    lib.hivex_node_get_value.argtypes = [ctypes.c_void_p, node, ctypes.c_char_p]
+    lib.hivex_value_dword.restype = ctypes.c_int32
+    lib.hivex_value_dword.argtypes = [ctypes.c_void_p, node]
+    lib.hivex_node_set_value.argtypes = [ctypes.c_void_p, node, ctypes.POINTER(_SetValue),
+                                         ctypes.c_int]
+    lib.hivex_commit.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.hivex_close.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def _hive_key(lib: ctypes.CDLL, hive: int, path: str) -> int:
+    """Return the node of a backslash-separated key path, or 0 when a part is missing."""
+    node = lib.hivex_root(hive)
+    for part in path.split("\\"):
+        node = lib.hivex_node_get_child(hive, node, part.encode()) if node else 0
+    return node
+
+
+def set_registry_computer_name(system_hive: Path, name: str) -> bool:
+    """Write the computer name into a Windows SYSTEM hive; tell whether anything was set."""
+    lib = _libhivex()
+    hive = lib.hivex_open(str(system_hive).encode(), HIVEX_OPEN_WRITE)
+    if not hive:
+        raise ClientError(f"cannot open the registry hive {system_hive}: "
+                          f"{os.strerror(ctypes.get_errno())}")
+    try:
+        select = _hive_key(lib, hive, "Select")
+        current = lib.hivex_node_get_value(hive, select, b"Current") if select else 0
+        control_set = f"ControlSet{lib.hivex_value_dword(hive, current) if current else 1:03d}"
+        # Only values that exist change: the hive of a real Windows has them all, and adding
+        # keys Windows did not make is not ours to do.
+        wanted = [("Control\\ComputerName\\ComputerName", "ComputerName", name.upper()),
+                  ("Services\\Tcpip\\Parameters", "Hostname", name),
+                  ("Services\\Tcpip\\Parameters", "NV Hostname", name)]
+        changed = False
+        for key, value_name, text in wanted:
+            node = _hive_key(lib, hive, f"{control_set}\\{key}")
+            if not node or not lib.hivex_node_get_value(hive, node, value_name.encode()):
+                continue
+            data = (text + "\0").encode("utf-16-le")
+            value = _SetValue(value_name.encode(), REG_SZ, len(data), data)
+            if lib.hivex_node_set_value(hive, node, ctypes.byref(value), 0) != 0:
+                raise ClientError(f"cannot set {key}\\{value_name} in {system_hive}")
+            changed = True
+        if changed and lib.hivex_commit(hive, None, 0) != 0:
+            raise ClientError(f"cannot write the registry hive {system_hive}")
+        return changed
+    finally:
+        lib.hivex_close(hive)
 
 
 def _set_hosts_name(hosts: Path, name: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from client import customize
 from client.mount import mounted
 from client.run import ClientError
 from tests.client_steps.conftest import sh
+from tests.client_steps.winhive import build_hive, hive_value
 from tests.conftest import needs_root
 
 UNATTEND = """<?xml version="1.0" encoding="utf-8"?>
@@ -27,6 +30,10 @@ UNATTEND = """<?xml version="1.0" encoding="utf-8"?>
   <settings pass="oobeSystem"><component><ComputerName /></component></settings>
 </unattend>
 """
+
+NAME_KEY = "ControlSet001\\Control\\ComputerName\\ComputerName"
+TCPIP_KEY = "ControlSet001\\Services\\Tcpip\\Parameters"
+needs_hivex = pytest.mark.skipif(not shutil.which("hivexsh"), reason="needs libhivex-bin")
 
 
 def windows_tree(root: Path) -> tuple[Path, Path]:
@@ -77,6 +84,45 @@ def test_set_computer_name_adds_hosts_line_and_leaves_symlinks(tmp_path):
     assert customize.set_computer_name(tmp_path, "db1") == [str(etc / "hosts")]
     assert (etc / "hosts").read_text() == "127.0.0.1 localhost\n127.0.1.1\tdb1\n"
     assert outside.read_text() == "client\n"
+
+
+def windows_registry(root: Path) -> Path:
+    """Lay out a Windows volume without an answer file but with a SYSTEM hive."""
+    config = root / "WINDOWS" / "system32" / "config"
+    config.mkdir(parents=True)
+    return build_hive(config / "SYSTEM", {
+        "Select": [("Current", "dword:0x1"), ("Default", "dword:0x1")],
+        NAME_KEY: [("ComputerName", "string:OLDNAME"), ("@", "string:mnmsrvc")],
+        TCPIP_KEY: [("Hostname", "string:oldname"), ("NV Hostname", "string:oldname"),
+                    ("Domain", "string:lab.local")],
+        "ControlSet002\\Control\\ComputerName\\ComputerName": [("ComputerName", "string:STALE")],
+    })
+
+
+@needs_hivex
+def test_set_computer_name_in_the_registry_without_an_answer_file(tmp_path):
+    hive = windows_registry(tmp_path)
+    assert customize.set_computer_name(tmp_path, "lab-pc-7") == [str(hive)]
+    assert hive_value(hive, "\\" + NAME_KEY, "ComputerName") == "LAB-PC-7"
+    assert hive_value(hive, "\\" + TCPIP_KEY, "Hostname") == "lab-pc-7"
+    assert hive_value(hive, "\\" + TCPIP_KEY, "NV Hostname") == "lab-pc-7"
+    # Every other value stays as it was.
+    assert hive_value(hive, "\\" + NAME_KEY, "@") == "mnmsrvc"
+    assert hive_value(hive, "\\" + TCPIP_KEY, "Domain") == "lab.local"
+    assert hive_value(hive, "\\ControlSet002\\Control\\ComputerName\\ComputerName",
+                      "ComputerName") == "STALE"
+    subprocess.run(["hivexml", str(hive)], check=True, capture_output=True)
+
+
+@needs_hivex
+def test_registry_is_left_alone_when_an_answer_file_names_the_computer(tmp_path):
+    hive = windows_registry(tmp_path)
+    before = hive.read_bytes()
+    panther = tmp_path / "WINDOWS" / "Panther"
+    panther.mkdir()
+    (panther / "unattend.xml").write_text(UNATTEND, encoding="utf-8")
+    assert customize.set_computer_name(tmp_path, "PC2") == [str(panther / "unattend.xml")]
+    assert hive.read_bytes() == before
 
 
 @pytest.mark.parametrize("name", ["", "-bad", "has space", "a" * 64, "x<y"])
