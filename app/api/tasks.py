@@ -128,16 +128,16 @@ def get_task(task_id: int):
 @bp.post("/tasks/<int:task_id>/cancel")
 @token_required
 def cancel(task_id: int):
-    """Cancel a task (the client is told to stop when the profile enables web cancel)."""
+    """Cancel a task; `ended` is false while a web-cancelled imaging client is stopping."""
     task = db.session.get(Task, task_id)
     if task is None:
         return api_error(404, "no such task")
     try:
-        cancel_task(task)
+        ended = cancel_task(task)
     except TaskError as exc:
         return api_error(exc.status, str(exc))
     db.session.commit()
-    return jsonify({"task": task_payload(task)})
+    return jsonify({"task": task_payload(task), "ended": ended})
 
 
 @bp.get("/tasks/<int:task_id>/cancel")

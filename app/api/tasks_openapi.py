@@ -119,8 +119,9 @@ OPENAPI_PATHS = {
         "responses": {"200": _json(_wrap("task", _ref("Task")), "OK"), **ERRORS}}},
     "/tasks/{task_id}/cancel": {
         "parameters": [_id("task_id")],
-        "post": {"summary": "Cancel a task", "responses": {
-            "200": _json(_wrap("task", _ref("Task")), "OK"), **ERRORS}},
+        "post": {"summary": "Cancel a task (ended=false: a web-cancelled client is stopping)",
+                 "responses": {"200": _json({"type": "object", "properties": {
+                     "task": _ref("Task"), "ended": {"type": "boolean"}}}, "OK"), **ERRORS}},
         "get": {"summary": "Cancel poll of the client (API or task token)", "responses": {
             "200": _json({"type": "object", "properties": {
                 "cancel": {"type": "boolean"}, "state": {"type": "string"}}}, "OK")}},

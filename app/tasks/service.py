@@ -148,12 +148,26 @@ def remove_stale_boot_files() -> int:
     return removed
 
 
-def cancel_task(task: Task) -> None:
-    """Cancel a task from the UI; with the profile's web cancel, the client is told to stop."""
+def cancel_task(task: Task) -> bool:
+    """Cancel a task from the UI; return True when it ended now, False when its client must stop.
+
+    Without web cancel the task ends at once and its client is left to run. With web cancel,
+    an imaging task stays active with `cancel_requested` until its client stops, uploads its
+    log and checks out (its token keeps working for that); asking again ends it at once.
+    """
     if not task.is_active:
         raise TaskError(f"Task {task.id} has already ended ({task.state}).", 409)
-    task.cancel_requested = bool(task.profile is not None and task.profile.web_cancel)
+    web_cancel = bool(task.profile is not None and task.profile.web_cancel)
+    if web_cancel and task.state == "imaging" and not task.cancel_requested:
+        task.cancel_requested = True
+        task.error = "cancel requested from the web UI"
+        task.boot_token = ""
+        if task.computer is not None and task.computer.mac:
+            bootfiles.remove_for_mac(current_app.config, task.computer.mac)
+        return False
+    task.cancel_requested = web_cancel
     finish_task(task, "cancelled", "cancelled from the web UI")
+    return True
 
 
 def expire_stale_tasks(minutes: int | None = None) -> list[Task]:

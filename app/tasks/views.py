@@ -71,10 +71,19 @@ def cancel(task_id: int):
     """Cancel a task; with the profile's web cancel the client is told to stop too."""
     task = task_or_404(task_id)
     try:
-        cancel_task(task)
+        ended = cancel_task(task)
     except TaskError as exc:
         flash(str(exc), "error")
         return redirect(url_for("tasks.index"), 303)
+    db.session.commit()
+    if not ended:
+        message = "its client was told to stop and will check out (cancel again to drop it)"
+    elif task.cancel_requested:
+        message = "cancelled"
+    else:
+        message = "cancelled; a client already imaging keeps running (web cancel is off)"
+    flash(f"Task {task.id}: {message}.", "success")
+    return redirect(url_for("tasks.index"), 303)
     db.session.commit()
     stops = "the client will stop" if task.cancel_requested else (
         "the client is not told to stop (web cancel is off in its profile)")

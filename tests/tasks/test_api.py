@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.extensions import db as _db
-from app.models import Image
+from app.models import Image, Task
 from tests.tasks.conftest import add_computer, add_image, set_max_clients
 
 
@@ -169,3 +169,29 @@ def test_openapi_lists_the_paths(client):
                  "/tasks", "/tasks/{task_id}/cancel", "/tasks/checkin",
                  "/tasks/{task_id}/start"):
         assert path in paths
+
+
+def test_web_cancel_reaches_the_imaging_client(app, client, api_headers):
+    image_id, _ = _image(app)
+    with app.app_context():
+        image = _db.session.get(Image, image_id)
+        image.profiles[0].web_cancel = True
+        cid = add_computer(image=image).id
+        _db.session.commit()
+    made = client.post("/api/v1/tasks", headers=api_headers,
+                       json={"kind": "deploy", "computer_id": cid}).json
+    task_id, own = made["task"]["id"], {"Authorization": f"Bearer {made['token']}"}
+    assert client.post(f"/api/v1/tasks/{task_id}/start", headers=own).json["state"] == "imaging"
+    answer = client.post(f"/api/v1/tasks/{task_id}/cancel", headers=api_headers).json
+    assert answer["ended"] is False and answer["task"]["cancel_requested"] is True
+    # The client's progress report is answered with the stop order, its token still valid.
+    progress = client.post("/api/v1/client/progress", headers=own,
+                           json={"percent": 10, "bytes_done": 1, "bytes_total": 10})
+    assert progress.status_code == 200 and progress.json["cancel"] is True
+    assert client.post(f"/api/v1/tasks/{task_id}/log", headers=own,
+                       json={"text": "stopped\n"}).status_code == 200
+    checkout = client.post("/api/v1/client/checkout", headers=own,
+                           json={"ok": False, "cancelled": True, "error": "cancelled"})
+    assert checkout.json["task"]["state"] == "cancelled"
+    with app.app_context():
+        assert _db.session.get(Task, task_id).log == "stopped\n"

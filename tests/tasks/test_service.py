@@ -154,3 +154,22 @@ def test_stale_boot_files_go_when_a_task_ended_elsewhere(app, db, image):
     assert bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0b").exists()
     assert bootfiles.grub_path(tftp, "aa:bb:cc:00:00:0b").exists()
     assert running.is_active
+
+
+def test_web_cancel_of_an_imaging_task_waits_for_the_client(app, db, computer):
+    computer.image.profiles[0].web_cancel = True
+    task, _ = create_task("deploy", computer)
+    task.state = "imaging"
+    assert cancel_task(task) is False
+    assert task.state == "imaging" and task.cancel_requested and task.is_active
+    assert not bootfiles.pxelinux_path(app.config["TFTP_PATH"], computer.mac).exists()
+    # Asking again drops it at once.
+    assert cancel_task(task) is True
+    assert task.state == "cancelled"
+
+
+def test_without_web_cancel_an_imaging_task_ends_at_once(db, computer):
+    task, _ = create_task("deploy", computer)
+    task.state = "imaging"
+    assert cancel_task(task) is True
+    assert task.state == "cancelled" and not task.cancel_requested
