@@ -180,7 +180,20 @@ def disk_minimum(disk: dict, selection_disk: dict | None = None,
 
 
 def disk_minimums(schema: dict, selection: dict | None) -> list[int | None]:
-    """Return the minimum destination bytes of every schema disk, in schema order."""
+    """Return the minimum destination bytes of every schema disk, in schema order.
+
+    The schema may be raw JSON data; an invalid schema or selection gives None per disk
+    (nothing can be known), so pages listing profiles never fail on a bad upload.
+    """
+    from app.imaging.errors import PlanError
+    from app.imaging.schema import SchemaError, validate_schema
+
+    try:
+        schema = validate_schema(schema)
+        sel.check_selection(selection)
+    except (SchemaError, PlanError):
+        disks = schema.get("disks") if isinstance(schema, dict) else None
+        return [None] * (len(disks) if isinstance(disks, list) else 0)
     image_type = schema.get("image_type", "block")
     return [disk_minimum(d, sel.selected_disk(selection, d["index"]), image_type=image_type)
             for d in schema["disks"]]

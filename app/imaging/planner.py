@@ -25,6 +25,7 @@ from app.imaging.plans import (
     partition_entry,
     too_small,
 )
+from app.imaging.schema import validate_schema
 from app.imaging.sfdisk import render_script
 from app.imaging.standard import plan_standard
 from app.imaging.units import align_sectors, human
@@ -154,9 +155,17 @@ def plan_disk(schema_disk: dict, selection_disk: dict | None, destination: dict,
 
 def plan_deploy(schema: dict, selection: dict | None, destinations: list[dict],
                 options: dict) -> list[dict]:
-    """Plan every deployed schema disk onto the destinations, in order; refuse as a whole."""
-    options = dict(options)
-    options.setdefault("image_type", schema.get("image_type", "block"))
+    """Plan every deployed schema disk onto the destinations, in order; refuse as a whole.
+
+    The schema may be raw JSON data: it is validated (SchemaError) and normalised first.
+    """
+    schema = validate_schema(schema)
+    sel.check_selection(selection)
+    if not isinstance(destinations, list) or not all(isinstance(d, dict) for d in destinations):
+        raise PlanError("destinations must be a list of objects with size_bytes")
+    options = dict(options or {})
+    if not options.get("image_type"):
+        options["image_type"] = schema.get("image_type", "block")
     disks = [d for d in schema["disks"] if sel.deploys(sel.selected_disk(selection, d["index"]))]
     if not disks:
         raise PlanError("no disk of this image is selected for deploy")

@@ -112,6 +112,7 @@ def selections(draw, disk: dict, allow_percent: bool = False) -> dict:
 def destination_sizes(minimum: int, original: int, ss: int):
     """Return a strategy of destination sizes around the minimum and the original size."""
     low = max(4 * MIB, minimum // 2)
-    return st.one_of(st.just(minimum), st.just(original), st.integers(low, 3 * original + GIB),
+    high = max(3 * original + GIB, 2 * minimum)
+    return st.one_of(st.just(minimum), st.just(original), st.integers(low, high),
                      st.integers(max(low, minimum - 8 * MIB), minimum + 8 * MIB)).map(
         lambda n: max(4 * MIB, n // ss * ss))
