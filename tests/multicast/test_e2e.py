@@ -23,6 +23,7 @@ from app.models import ApiToken, History, Image, MulticastPort, MulticastSession
 from app.models.profiles import default_profile_for
 from tests.conftest import make_app, needs_root
 from tests.multicast import imagebuilder as ib
+from tests.multicast.helpers import kill_leftovers
 from tests.multicast.netns import make_lan, netns_available
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,22 +76,11 @@ def lab(tmp_path_factory):
         yield {"app": app, "lan": lan, "sums": sums, "token": token, "base": base,
                "headers": {"Authorization": f"Bearer {token}"}}
     finally:
-        _cancel_live_sessions(base)
+        kill_leftovers(str(base / "instance"))
         if server is not None:
             server.kill()
             server.wait()
         lan.destroy()
-
-
-def _cancel_live_sessions(base: Path) -> None:
-    """Kill whatever a failed test left running (senders wait forever for receivers)."""
-    for path in (base / "instance" / "multicast").glob("session-*.pid"):
-        data = json.loads(path.read_text() or "{}")
-        for key in ("sender", "supervisor"):
-            try:
-                os.killpg(data[key], signal.SIGKILL)
-            except (KeyError, ProcessLookupError, PermissionError, TypeError):
-                pass
 
 
 def blank_disk(lab, name: str, mib: int) -> Path:
