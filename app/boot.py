@@ -14,7 +14,7 @@ from app.computers.rules import normalize_mac
 from app.extensions import db
 from app.models.users import hash_token
 from app.tasks import bootfiles
-from app.tasks.service import active_task_for, find_computer, issue_token
+from app.tasks.service import active_task_for, expire_stale_tasks, find_computer, issue_token
 
 bp = Blueprint("boot", __name__, url_prefix="/boot")
 
@@ -46,6 +46,8 @@ def ipxe():
         computer = find_computer(normalize_mac(mac)) if mac else None
     except ValueError:
         computer = None
+    if computer is not None and expire_stale_tasks():
+        db.session.commit()  # an expired task must not boot the machine into imaging again
     task = active_task_for(computer) if computer is not None else None
     if task is not None:
         token = task.boot_token

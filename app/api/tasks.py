@@ -160,6 +160,7 @@ def checkin():
     """
     body = _json()
     mac = str(body.get("mac") or "")
+    expire_stale_tasks()
     try:
         result = task_for_checkin(
             mac, str(body.get("client_id") or ""), str(body.get("model") or ""),

@@ -111,3 +111,19 @@ def test_pxelinux_and_grub_content(app):
 def test_line_breaks_cannot_be_injected():
     with pytest.raises(ValueError, match="line breaks"):
         bootfiles.render_pxelinux(kernel="k", boot_image="i", args="a\nKERNEL evil", title="t")
+
+
+def test_an_expired_task_no_longer_boots_into_imaging(app, anon_client):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+
+    task_id, _token, mac = _web_task(app)
+    with app.app_context():
+        _db.session.execute(_db.update(Task).values(updated_at=utcnow() - timedelta(hours=3)))
+        _db.session.commit()
+    script = anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True)
+    assert "menu Castor" in script and "castor_task" not in script
+    with app.app_context():
+        assert _db.session.get(Task, task_id).state == "failed"
+    assert not bootfiles.pxelinux_path(app.config["TFTP_PATH"], mac).exists()

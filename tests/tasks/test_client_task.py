@@ -131,3 +131,26 @@ def test_boot_token_from_ipxe_checks_in(app, live, tmp_path):
     answer = checkin(api, identify(make_sysfs(Path(tmp_path), mac=mac)))
     assert answer["task"]["id"] == task_id and answer["task"]["state"] == "checked_in"
     assert answer["computer"]["serial"] == "BSN-42"
+
+
+def test_unknown_machine_gets_the_on_demand_menu(app, live, tmp_path, api_token):
+    from client.task import task_mode
+
+    with app.app_context():
+        add_image("kiosk-image")
+        add_image("hidden").on_demand = False
+        _db.session.commit()
+    said: list[str] = []
+    answers = iter(["1", ""])
+    result = task_mode(Api(live, api_token), ["/dev/null"],
+                       sys_root=str(make_sysfs(tmp_path, mac="52:54:00:77:77:77")),
+                       ask=lambda _prompt: next(answers), say=said.append)
+    assert result is None
+    assert "No web task for this computer. On-demand imaging:" in said
+    assert any("kiosk-image" in line for line in said)
+    assert not any("hidden" in line for line in said)
+    with app.app_context():
+        from app.models import Computer
+
+        computer = _db.session.scalar(_db.select(Computer))
+        assert computer.mac == "52:54:00:77:77:77" and computer.serial == "BSN-42"
