@@ -6,6 +6,7 @@ Functions add rows and history to the session; the caller commits.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from app.extensions import db
@@ -14,6 +15,8 @@ from app.models.images import Image, record_history
 from app.models.profiles import OPTION_FIELDS, default_profile_for
 from app.profiles import selections
 from app.profiles.options import ProfileError, apply_changes, clean_changes
+
+logger = logging.getLogger(__name__)
 
 
 def history_snapshot(profile: ImageProfile) -> dict:
@@ -122,7 +125,12 @@ def minimum_sizes(schema: dict | None, selection: dict | None,
     except ImportError:
         disk_minimums = None
     if disk_minimums is not None:
-        return list(disk_minimums(schema, selection))
+        try:
+            return list(disk_minimums(schema, selection))
+        except (KeyError, TypeError, ValueError):
+            # A schema the planner cannot read must not take the profile pages down.
+            logger.warning("minimum size of a schema failed", exc_info=True)
+            return None
     if stored:
         # Written by the schema processing job when the planner runs there.
         return [d.get("minimum_bytes") for d in json.loads(stored).get("disks", [])]
