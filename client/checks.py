@@ -148,21 +148,27 @@ def remove_gpt_structures(disk_path: str) -> None:
     # sgdisk --zap erases both GPT headers and entry arrays and leaves sector 0 alone. It exits
     # 2 when it also found a valid MBR ("invalid partition data"), so judge by the result.
     run(["sgdisk", "--zap", disk_path], check=False, timeout=120)
-    state = gpt_state(disk_path)
-    if state["primary_signature"] or state["backup_signature"]:
-        raise ClientError(f"could not remove the GPT structures of {disk_path}")
-    mbr = state["mbr"] or []
-    if any(e["type"] != MBR_PROTECTIVE for e in mbr):
-        # A hybrid MBR keeps its 0xEE entry; without a GPT behind it, it would only confuse
-        # the firmware and partitioning tools, so clear that entry alone.
-        fd = os.open(disk_path, os.O_RDWR)
-        try:
+    sector = sector_size(disk_path)
+    mbr = gpt_state(disk_path)["mbr"] or []
+    fd = os.open(disk_path, os.O_RDWR)
+    try:
+        # sgdisk leaves a header it did not load (a lone backup, say): blank any header
+        # sector still signed, which is all it takes for no tool to see a GPT there.
+        for lba in (1, device_bytes(disk_path) // sector - 1):
+            if os.pread(fd, len(GPT_SIGNATURE), lba * sector) == GPT_SIGNATURE:
+                os.pwrite(fd, bytes(sector), lba * sector)
+        if any(e["type"] != MBR_PROTECTIVE for e in mbr):
+            # A hybrid MBR keeps its 0xEE entry; without a GPT behind it, it would only
+            # confuse the firmware and partitioning tools, so clear that entry alone.
             for entry in mbr:
                 if entry["type"] == MBR_PROTECTIVE:
                     os.pwrite(fd, bytes(16), 446 + 16 * (entry["slot"] - 1))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    state = gpt_state(disk_path)
+    if state["primary_signature"] or state["backup_signature"]:
+        raise ClientError(f"could not remove the GPT structures of {disk_path}")
     log.info("removed the GPT structures of %s (its MBR is the table now)", disk_path)
 
 

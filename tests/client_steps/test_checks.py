@@ -146,3 +146,19 @@ def test_remove_gpt_structures_on_a_hybrid_disk_drops_the_protective_entry(tmp_p
         (2048, 40960), (43008, 40960)]
     assert all(p["type"] != "ee" for p in table["partitions"])
     assert checks.table_problems(str(disk)) == []
+
+
+def test_remove_gpt_structures_clears_a_lone_backup_header(tmp_path):
+    disk = gpt_disk(tmp_path / "lone.img")
+    with open(disk, "r+b") as handle:
+        handle.seek(512)
+        handle.write(bytes(512 * 33))  # primary header and entries gone, backup still there
+    sh("sfdisk", "-q", "--wipe", "never", str(disk),
+       input=b"label: dos\nstart=2048,size=20480,type=7\n")
+    assert "hybrid" in checks.table_problems(str(disk))[0]
+    checks.run_upload_checks(str(disk), [], {"remove_gpt_structures": True})
+    assert checks.table_problems(str(disk)) == []
+    with open(disk, "rb") as handle:
+        handle.seek(64 * MIB - 512)
+        assert handle.read(8) != b"EFI PART"
+    assert [(p["start"], p["type"]) for p in table_json(disk)["partitions"]] == [(2048, "7")]
