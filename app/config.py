@@ -45,4 +45,7 @@ def load_config(instance_path: Path) -> dict:
         "LOGIN_LOCKOUT_SECONDS": int(_env("LOGIN_LOCKOUT_SECONDS", "300")),
         "TASK_EXPIRY_MINUTES": int(_env("TASK_EXPIRY_MINUTES", "120")),
         "AUTO_REGISTER_COMPUTERS": _env("AUTO_REGISTER_COMPUTERS", "1") == "1",
+        "BOOT_DEFAULT_KERNEL": _env("BOOT_DEFAULT_KERNEL", "vmlinuz"),
+        "BOOT_DEFAULT_IMAGE": _env("BOOT_DEFAULT_IMAGE", "initrd.img"),
+        "BOOT_DEFAULT_ARGS": _env("BOOT_DEFAULT_ARGS", ""),
     }
