@@ -126,6 +126,20 @@ def module_to_dict(kind: Kind, module: object, storage_path: str | Path) -> dict
     return data
 
 
+def profiles_using(kind: Kind, module_id: int) -> list[tuple[int, str, int, str]]:
+    """Return (image id, image name, profile id, profile name) of profiles using a module."""
+    from app.models import Image, ImageProfile
+
+    rows = db.session.execute(
+        db.select(Image.id, Image.name, ImageProfile.id, ImageProfile.name)
+        .join(ImageProfile, ImageProfile.image_id == Image.id)
+        .join(kind.assignment, kind.assignment.profile_id == ImageProfile.id)
+        .where(kind.assignment.module_id == module_id)
+        .order_by(Image.name, ImageProfile.name)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
 def create_module(kind: Kind, data: dict) -> object:
     """Add a new module from validated data and record it in the history."""
     module = kind.model(**clean_module(kind, data))

@@ -91,7 +91,7 @@ def edit(kind: str, module_id: int):
     stored = files.list_files(_storage(), module.id) if kind == "filecopies" else []
     status = 422 if form.errors else 200
     return render_template("modules/edit.html", kind=info, form=form, module=module,
-                           files=stored), status
+                           files=stored, used_by=domain.profiles_using(info, module.id)), status
 
 
 @bp.post("/<kind>/<int:module_id>/delete")

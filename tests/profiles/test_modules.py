@@ -166,3 +166,5 @@ def test_file_copy_destination_partition_and_sysprep_tab(client, app, linux_imag
     tab = _tab(image_id, profile_id, "sysprep")
     assert client.post(tab, data={"action": "add", "module_id": sysprep}).status_code == 303
     assert ">tz<" in client.get(tab).get_data(as_text=True)
+    used = client.get(f"/modules/syspreps/{sysprep}").get_data(as_text=True)
+    assert f'href="{tab}">ubuntu / default</a>' in used
