@@ -31,7 +31,11 @@ def mount_argv(dev: str, fs_type: str, target: Path, readonly: bool) -> list[str
         return ["ntfs-3g", "-o", "ro" if readonly else "rw", dev, str(target)]
     if fs_type in KERNEL_FILESYSTEMS:
         # Read-only still lets the kernel replay a journal: a capture wants consistent files.
-        return ["mount", "-t", fs_type, "-o", "ro" if readonly else "rw", dev, str(target)]
+        options = "ro" if readonly else "rw"
+        if fs_type == "xfs":
+            # A deployed copy has its source's UUID; the kernel would refuse the second one.
+            options += ",nouuid"
+        return ["mount", "-t", fs_type, "-o", options, dev, str(target)]
     raise ClientError(f"cannot mount {dev}: filesystem {fs_type or 'unknown'} is not supported")
 
 

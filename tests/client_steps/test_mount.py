@@ -10,6 +10,7 @@ import pytest
 
 from client.mount import is_mounted, mount_argv, mounted
 from client.run import ClientError
+from tests.client_steps.conftest import sh
 from tests.conftest import needs_root
 
 
@@ -17,7 +18,7 @@ def test_mount_argv_per_filesystem(tmp_path):
     assert mount_argv("/dev/loop1", "ntfs", tmp_path, True) == [
         "ntfs-3g", "-o", "ro", "/dev/loop1", str(tmp_path)]
     assert mount_argv("/dev/loop1", "xfs", tmp_path, True) == [
-        "mount", "-t", "xfs", "-o", "ro", "/dev/loop1", str(tmp_path)]
+        "mount", "-t", "xfs", "-o", "ro,nouuid", "/dev/loop1", str(tmp_path)]
     assert mount_argv("/dev/loop1", "ext4", tmp_path, False) == [
         "mount", "-t", "ext4", "-o", "rw", "/dev/loop1", str(tmp_path)]
     with pytest.raises(ClientError, match="cannot mount vfat.*mtools"):
@@ -70,3 +71,15 @@ def test_failed_mount_leaves_no_directory(tmp_path, loop):
         with mounted(dev, "ext4"):
             pass
     assert set(Path(tempfile.gettempdir()).glob("castor-mnt-*")) == before
+
+
+@needs_root
+@pytest.mark.root
+def test_two_xfs_copies_with_one_uuid_mount_together(loop, tmp_path):
+    source = loop(tmp_path / "xfs.img", size=300 << 20)
+    sh("mkfs.xfs", "-q", "-f", source)
+    sh("cp", "--sparse=always", str(tmp_path / "xfs.img"), str(tmp_path / "copy.img"))
+    copy = loop(tmp_path / "copy.img")
+    with mounted(source, "xfs") as first, mounted(copy, "xfs", readonly=True) as second:
+        (first / "a.txt").write_text("a")
+        assert not (second / "a.txt").exists()
