@@ -106,7 +106,8 @@ def init_app(app: Flask) -> None:
 
 def _safe_next(target: str | None) -> str:
     """Return a local redirect target, never another host."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    # Browsers read "/\\host" as "//host": a backslash must not sneak another host in.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("images.search")
     return target
 
