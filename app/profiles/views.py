@@ -99,6 +99,9 @@ def tab(image_id: int, profile_id: int, tab: str):
         image, profile = profile_or_404(image_id, profile_id)
         context = tab_context(image, profile, tab, form)
         context["errors"] = loose
+        if image.schema is not None and request.form.get("schema_table") == tab:
+            # Show the table as the user left it, not as it was stored.
+            context["selection"] = selections.from_form(image.schema, request.form, tab)
         return render_tab(context, 422)
     return render_tab(tab_context(image, profile, tab, form))
 

@@ -209,6 +209,7 @@ def test_deploy_schema_sizes_standard_and_export(client, app, schema_image) -> N
             "d0.p3.unit": "%"}
     refused = client.post(url(image_id, profile_id, "deploy"), data=over)
     assert refused.status_code == 422 and "over 100%" in refused.get_data(as_text=True)
+    assert 'value="70"' in refused.get_data(as_text=True)  # the edits are kept on screen
     assert load_profile(app, profile_id)["deploy_schema"] is None
     bad_dest = client.post(url(image_id, profile_id, "deploy"),
                            data={**base, "d1.destination": "sdc"})
