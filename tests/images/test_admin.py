@@ -87,3 +87,14 @@ def test_categories_page(client, app):
     assert client.post(f"/categories/{category_id}/delete").status_code == 303
     with app.app_context():
         assert _db.session.scalar(_db.select(Category)) is None
+
+
+def test_login_never_redirects_to_another_host(anon_client, admin_user):
+    for target in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        response = anon_client.post("/login", query_string={"next": target},
+                                    data={"username": "admin", "password": "correct horse"})
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/images/", target
+    response = anon_client.post("/login", query_string={"next": "/images/?q=x"},
+                                data={"username": "admin", "password": "correct horse"})
+    assert response.headers["Location"] == "/images/?q=x"
