@@ -235,8 +235,13 @@ def shrunk_for_capture(dev: str, fs_type: str, enabled: bool,
     if not enabled or fs_type not in SHRINKABLE:
         yield None
         return
-    before = filesystem_info(dev, fs_type)
-    if before["volume_bytes"] <= threshold_bytes:
+    try:
+        before = filesystem_info(dev, fs_type)
+    except CommandError as exc:
+        # Unreadable sizes mean no safe shrink; the capture itself says if the volume is bad.
+        log.warning("not shrinking %s on %s: %s", fs_type, dev, exc)
+        before = None
+    if before is None or before["volume_bytes"] <= threshold_bytes:
         yield None
         return
     try:

@@ -158,3 +158,22 @@ def test_filesystem_info_of_fat_and_unknown(mkfs):
     assert resize.filesystem_info(dev, "swap") == {
         "volume_bytes": 64 * MIB, "used_bytes": 64 * MIB, "block_size": 512}
     resize.expand(dev, "vfat")  # cannot grow: a no-op, not an error
+
+
+def test_a_failing_ntfsresize_means_capture_unshrunk(loop, tmp_path, caplog):
+    dev = loop(tmp_path / "ntfs.img", size=64 * MIB)
+    sh("mkfs.ntfs", "-f", "-Q", "-q", dev)
+    # A volume that claims to be bigger than its partition: ntfsresize refuses to touch it.
+    with open(dev, "r+b") as handle:
+        boot = bytearray(handle.read(512))
+        total = int.from_bytes(boot[0x28:0x30], "little") + 4096
+        boot[0x28:0x30] = total.to_bytes(8, "little")
+        handle.seek(0)
+        handle.write(boot)
+    caplog.set_level("WARNING", logger="castor.client")
+    assert resize.shrink(dev, "ntfs", slack_bytes=MIB) is None
+    assert "not shrinking NTFS" in caplog.text
+    with resize.shrunk_for_capture(dev, "ntfs", True, threshold_bytes=0) as size:
+        assert size is None
+    with open(dev, "rb") as handle:
+        assert int.from_bytes(handle.read(512)[0x28:0x30], "little") == total
