@@ -14,6 +14,8 @@ GPT_NAME_CHARS = 36
 
 def _quote_name(name: str) -> str:
     """Return a partition name safe inside sfdisk's double quotes (GPT keeps 36 chars)."""
+    if name.isprintable() and '"' not in name and "\\" not in name:
+        return name[:GPT_NAME_CHARS]
     cleaned = "".join(ch for ch in name if ch.isprintable() and ch not in '"\\')
     return cleaned[:GPT_NAME_CHARS]
 
