@@ -42,6 +42,8 @@ def update_profile(profile: ImageProfile, image: Image, changes: dict,
     """Validate and apply option changes with history; return what changed."""
     cleaned = clean_changes(profile, image, changes, boot_folder)
     changed = apply_changes(profile, cleaned)
+    if {"deploy_schema", "modify_image_schema"} & changed.keys():
+        refresh_minimums(profile, image)
     if changed:
         data = history_snapshot(profile)
         # Schemas are big; history names them without copying them.
@@ -49,6 +51,20 @@ def update_profile(profile: ImageProfile, image: Image, changes: dict,
                            for k, v in changed.items()}
         record_history("image", image.id, "profile_update", data)
     return changed
+
+
+def refresh_minimums(profile: ImageProfile, image: Image) -> None:
+    """Store the profile's minimum client sizes in the shape the schema job writes."""
+    schema = image.schema
+    if schema is None:
+        return
+    selection = deploy_selection(profile, image) if profile.modify_image_schema else None
+    sizes = minimum_sizes(schema, selection)
+    if sizes is None:
+        return
+    profile.minimum_sizes_json = json.dumps({"disks": [
+        {"index": disk["index"], "minimum_bytes": size}
+        for disk, size in zip(schema["disks"], sizes, strict=True)]})
 
 
 def free_clone_name(image: Image, base: str) -> str:

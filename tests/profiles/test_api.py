@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 from tests.profiles.conftest import history_actions, load_profile
@@ -68,7 +69,7 @@ def test_patch_errors_save_nothing(client, app, api_headers, linux_image, winpe_
     assert client.get(f"{_base(winpe_id)}/{profile_id}", headers=api_headers).status_code == 404
 
 
-def test_deploy_schema_through_the_api(client, api_headers, schema_image, schema) -> None:
+def test_deploy_schema_through_the_api(client, app, api_headers, schema_image) -> None:
     image_id, profile_id = schema_image
     url = f"{_base(image_id)}/{profile_id}"
     # Without a stored copy every partition deploys: Standard needs exactly one.
@@ -89,6 +90,13 @@ def test_deploy_schema_through_the_api(client, api_headers, schema_image, schema
     assert body["deploy_schema"]["disks"][0]["partitions"][2]["custom_size"]["value"] == 40
     assert body["deploy_schema"]["disks"][0]["name"] == "sda"
     assert body["minimum_sizes_bytes"][0] is None  # % sizes: N/A
+    with app.app_context():
+        from app.extensions import db
+        from app.models import ImageProfile
+
+        stored = json.loads(db.session.get(ImageProfile, profile_id).minimum_sizes_json)
+        assert stored["disks"][0] == {"index": 0, "minimum_bytes": None}
+        assert stored["disks"][1]["minimum_bytes"] == body["minimum_sizes_bytes"][1]
     standard = client.patch(url, headers=api_headers, json={"partition_method": "standard"})
     assert "deploy_schema" in standard.get_json()["errors"]
 
