@@ -11,6 +11,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_wtf import FlaskForm
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import htmx
@@ -152,7 +153,7 @@ def bulk_delete():
     return redirect(back, 303)
 
 
-def _field_error(form, exc: service.ImageError) -> None:
+def _field_error(form: FlaskForm, exc: service.ImageError) -> None:
     """Show a refused workflow's message on the field it concerns."""
     field = {"type": "image_type"}.get(exc.field or "", exc.field or "")
     if field in form:
