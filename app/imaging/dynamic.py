@@ -8,6 +8,7 @@ from app.imaging.minsize import (
     GROWABLE,
     Need,
     active_partitions,
+    held_bytes,
     lv_needs,
     partition_need,
     volume_group_overhead,
@@ -175,5 +176,4 @@ def needs_grow(fs: dict | None, planned_bytes: int, image_type: str, dont_expand
     """Tell whether a restored block-image filesystem must be expanded to its container."""
     if fs is None or dont_expand or image_type == "file" or fs["type"] not in GROWABLE:
         return False
-    held = fs["image_bytes"] if fs.get("shrunk") and fs.get("image_bytes") else fs["volume_bytes"]
-    return planned_bytes > held
+    return planned_bytes > held_bytes(fs)

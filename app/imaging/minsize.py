@@ -38,6 +38,13 @@ def slack_bytes(used_bytes: int) -> int:
     return used_bytes // 10 + SLACK_BASE_BYTES
 
 
+def held_bytes(fs: dict) -> int:
+    """Return the size of the filesystem a block image holds (shrunk or as it was)."""
+    if fs.get("shrunk"):
+        return fs.get("image_bytes") or fs["min_bytes"]
+    return fs["volume_bytes"]
+
+
 def content_need(fs: dict | None, original_bytes: int, image_type: str = "block") -> int:
     """Return the smallest container that holds this filesystem's image, capped at original."""
     if fs is None or fs["type"] not in GROWABLE:
@@ -45,8 +52,7 @@ def content_need(fs: dict | None, original_bytes: int, image_type: str = "block"
     need = max(fs["min_bytes"], fs["used_bytes"]) + slack_bytes(fs["used_bytes"])
     if image_type == "block" or fs["type"] in GROW_ONLY:
         # partclone restores a filesystem only into a partition at least its size.
-        held = fs["image_bytes"] if fs.get("shrunk") and fs.get("image_bytes") else None
-        need = max(need, held if held is not None else fs["volume_bytes"])
+        need = max(need, held_bytes(fs))
     return min(need, original_bytes)
 
 

@@ -135,3 +135,13 @@ def test_disk_minimums_per_disk_and_unknown_with_percent() -> None:
     assert disk_minimum(disk, selection["disks"][0], destination_bytes=100 * GIB) is not None
     skipped = {"disks": [{"index": 0, "partitions": [{"number": 3, "deploy": False}]}]}
     assert disk_minimums(schema, skipped) == [expected - swap["size_sectors"] * 512]
+
+
+def test_shrunk_without_image_bytes_holds_its_minimum() -> None:
+    from app.imaging.dynamic import needs_grow
+
+    shrunk = fs("ext4", 2 * GIB, 30 * GIB, shrunk=True)
+    assert content_need(shrunk, BIG) == 30 * GIB + slack_bytes(2 * GIB)
+    assert needs_grow(shrunk, 31 * GIB, "block", False)
+    assert not needs_grow(shrunk, 31 * GIB, "block", True)
+    assert not needs_grow(fs("ext4", GIB, GIB), BIG, "block", False)  # already full size
