@@ -15,7 +15,7 @@ from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
 from app.models.images import Image, record_history
 from app.models.profiles import ImageProfile
 from app.models.users import hash_token
-from app.tasks import bootfiles
+from app.tasks import bootfiles, hooks  # noqa: F401  (hooks: boot files go when tasks end)
 
 FINAL_STATES = ("done", "failed", "cancelled")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -143,17 +144,20 @@ def test_expiry_minutes_come_from_the_config(app, db, computer):
     assert "5 minutes" in task.error
 
 
-def test_stale_boot_files_go_when_a_task_ended_elsewhere(app, db, image):
-    ended, _ = create_task("deploy", add_computer("a", "aa:bb:cc:00:00:0a", image))
+def test_stale_boot_files_go_when_no_task_needs_them(app, db, image):
     running, _ = create_task("deploy", add_computer("b", "aa:bb:cc:00:00:0b", image))
-    ended.state = "done"  # as a client check-out does, without finish_task
     db.session.commit()
+    tftp = Path(app.config["TFTP_PATH"])
+    # Left behind by a crash between a task's end and the files' removal, say.
+    for path in (bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0a"),
+                 bootfiles.grub_path(tftp, "aa:bb:cc:00:00:0a")):
+        path.write_text("DEFAULT castor\n")
+    (tftp / "pxelinux.cfg" / "default").write_text("DEFAULT menu\n")
     assert remove_stale_boot_files() == 2
-    tftp = app.config["TFTP_PATH"]
     assert not bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0a").exists()
     assert bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0b").exists()
     assert bootfiles.grub_path(tftp, "aa:bb:cc:00:00:0b").exists()
-    assert running.is_active
+    assert (tftp / "pxelinux.cfg" / "default").exists() and running.is_active
 
 
 def test_web_cancel_of_an_imaging_task_waits_for_the_client(app, db, computer):
@@ -173,3 +177,22 @@ def test_without_web_cancel_an_imaging_task_ends_at_once(db, computer):
     task.state = "imaging"
     assert cancel_task(task) is True
     assert task.state == "cancelled" and not task.cancel_requested
+
+
+def test_boot_files_go_when_any_code_ends_the_task(app, db, image):
+    task, _ = create_task("deploy", add_computer("c", "aa:bb:cc:00:00:0c", image))
+    other, _ = create_task("deploy", add_computer("d", "aa:bb:cc:00:00:0d", image))
+    db.session.commit()
+    tftp = app.config["TFTP_PATH"]
+    task.state = "done"  # as the client API's check-out does
+    other.progress_json = "{}"
+    db.session.commit()
+    assert not bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0c").exists()
+    assert not bootfiles.grub_path(tftp, "aa:bb:cc:00:00:0c").exists()
+    assert bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0d").exists()
+    # A rolled back end changes nothing.
+    other.state = "failed"
+    db.session.flush()
+    db.session.rollback()
+    db.session.commit()
+    assert bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0d").exists()
