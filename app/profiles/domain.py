@@ -55,7 +55,7 @@ def update_profile(profile: ImageProfile, image: Image, changes: dict,
 
 def refresh_minimums(profile: ImageProfile, image: Image) -> None:
     """Store the profile's minimum client sizes in the shape the schema job writes."""
-    schema = image.schema
+    schema = selections.image_schema(image)
     if schema is None:
         return
     selection = deploy_selection(profile, image) if profile.modify_image_schema else None
@@ -117,7 +117,7 @@ def delete_profile(profile: ImageProfile) -> None:
 
 def deploy_selection(profile: ImageProfile, image: Image) -> dict | None:
     """Return the profile's deploy schema merged onto the image schema (None: no schema)."""
-    schema = image.schema
+    schema = selections.image_schema(image)
     if schema is None:
         return None
     return selections.merge(schema, selections.load(profile.deploy_schema), "deploy")
@@ -125,7 +125,7 @@ def deploy_selection(profile: ImageProfile, image: Image) -> dict | None:
 
 def upload_selection(profile: ImageProfile, image: Image) -> dict | None:
     """Return the custom upload schema merged onto the image schema (None: no schema)."""
-    schema = image.schema
+    schema = selections.image_schema(image)
     if schema is None:
         return None
     return selections.merge(schema, selections.load(profile.custom_upload_schema), "upload")
@@ -156,4 +156,5 @@ def minimum_sizes(schema: dict | None, selection: dict | None,
 def profile_minimums(profile: ImageProfile, image: Image) -> list[int | None] | None:
     """Return the minimum client sizes for the profile's effective deploy selection."""
     selection = deploy_selection(profile, image) if profile.modify_image_schema else None
-    return minimum_sizes(image.schema, selection, profile.minimum_sizes_json)
+    return minimum_sizes(selections.image_schema(image), selection,
+                         profile.minimum_sizes_json)

@@ -218,7 +218,7 @@ def _check_rules(profile: ImageProfile, image: Image, cleaned: dict, final: Call
     if "custom_upload_schema" in cleaned:
         try:
             cleaned["custom_upload_schema"] = selections.clean(
-                image.schema, cleaned["custom_upload_schema"], "upload")
+                selections.image_schema(image), cleaned["custom_upload_schema"], "upload")
         except selections.SelectionError as exc:
             errors["custom_upload_schema"] = str(exc)
     _check_deploy_schema(image, cleaned, final, errors)
@@ -231,14 +231,14 @@ def _check_deploy_schema(image: Image, cleaned: dict, final: Callable,
     if not touched:
         return
     method = final("partition_method")
+    schema = selections.image_schema(image)
     try:
         if "deploy_schema" in cleaned:
-            cleaned["deploy_schema"] = selections.clean(image.schema, cleaned["deploy_schema"],
+            cleaned["deploy_schema"] = selections.clean(schema, cleaned["deploy_schema"],
                                                         "deploy", method)
-        if final("modify_image_schema") and image.schema is not None:
+        if final("modify_image_schema") and schema is not None:
             # No stored copy yet means every disk and partition with default keys.
-            merged = selections.merge(image.schema, selections.load(final("deploy_schema")),
-                                      "deploy")
+            merged = selections.merge(schema, selections.load(final("deploy_schema")), "deploy")
             problems = selections.validate(merged, "deploy", method)
             if problems:
                 raise selections.SelectionError(problems)

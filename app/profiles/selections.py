@@ -43,6 +43,18 @@ def load(value: str | dict | None) -> dict | None:
     return data
 
 
+def image_schema(image: object) -> dict | None:
+    """Return an image's schema, or None before the first upload or when it is unreadable."""
+    text = getattr(image, "schema_json", None)
+    if not text or getattr(image, "schema_status", "") == "invalid":
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("disks"), list) else None
+
+
 def _volumes(disk: dict) -> list[tuple[int, int, dict]]:
     """Return (vg index, lv index, lv) for every logical volume of a disk."""
     return [

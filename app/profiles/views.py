@@ -61,7 +61,7 @@ def _options_post(image: Image, profile: ImageProfile, tab: str, form) -> list[s
     if not form.validate_on_submit():
         return []
     changes = form_changes(form, tab)
-    schema = image.schema
+    schema = selections.image_schema(image)
     if schema is not None and request.form.get("schema_table") == tab:
         if tab == "upload" and changes.get("use_custom_upload_schema"):
             changes["custom_upload_schema"] = selections.from_form(schema, request.form,
@@ -99,9 +99,10 @@ def tab(image_id: int, profile_id: int, tab: str):
         image, profile = profile_or_404(image_id, profile_id)
         context = tab_context(image, profile, tab, form)
         context["errors"] = loose
-        if image.schema is not None and request.form.get("schema_table") == tab:
+        schema = selections.image_schema(image)
+        if schema is not None and request.form.get("schema_table") == tab:
             # Show the table as the user left it, not as it was stored.
-            context["selection"] = selections.from_form(image.schema, request.form, tab)
+            context["selection"] = selections.from_form(schema, request.form, tab)
         return render_tab(context, 422)
     return render_tab(tab_context(image, profile, tab, form))
 
@@ -148,7 +149,7 @@ def export_schema(image_id: int, profile_id: int):
 def minimum_size(image_id: int, profile_id: int):
     """Show the minimum client size per disk, for the sizes being edited when given."""
     image, profile = profile_or_404(image_id, profile_id)
-    schema = image.schema
+    schema = selections.image_schema(image)
     if schema is not None and request.args.get("schema_table") == "deploy":
         selection = selections.from_form(schema, request.args, "deploy")
         problems = selections.validate(selection, "deploy",

@@ -327,3 +327,19 @@ def test_pages_need_sign_in(anon_client, linux_image) -> None:
     image_id, profile_id = linux_image
     response = anon_client.get(url(image_id, profile_id, "general"))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_unreadable_schema_is_treated_as_no_schema(client, app, linux_image) -> None:
+    image_id, profile_id = linux_image
+    with app.app_context():
+        from app.extensions import db
+        from app.models import Image
+
+        db.session.get(Image, image_id).schema_json = "{not json"
+        db.session.commit()
+    assert "known after the first upload" in client.get(
+        f"/images/{image_id}/profiles/").get_data(as_text=True)
+    deploy = client.get(url(image_id, profile_id, "deploy")).get_data(as_text=True)
+    assert "schema tables appear after the first upload" in deploy
+    assert client.get(f"/images/{image_id}/profiles/{profile_id}/export-schema").status_code \
+        == 404
