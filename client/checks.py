@@ -147,7 +147,7 @@ def remove_gpt_structures(disk_path: str) -> None:
     """Destroy the GPT structures of a disk whose real table is its MBR, keeping the MBR."""
     # sgdisk --zap erases both GPT headers and entry arrays and leaves sector 0 alone. It exits
     # 2 when it also found a valid MBR ("invalid partition data"), so judge by the result.
-    run(["sgdisk", "--zap", disk_path], check=False, timeout=120)
+    run(["sgdisk", "--zap", disk_path], check=False, timeout=120, input="")
     sector = sector_size(disk_path)
     mbr = gpt_state(disk_path)["mbr"] or []
     fd = os.open(disk_path, os.O_RDWR)

@@ -238,7 +238,8 @@ def run_scripts(scripts: list[dict], run_when: str, env: dict, cwd: Path | None 
             handle.flush()
             log.info("running script %s (%s)", name, run_when)
             try:
-                output = run(["bash", handle.name], env=full_env,
+                # Nobody is at the keyboard of an imaging client: stdin is empty.
+                output = run(["bash", handle.name], env=full_env, input="",
                              cwd=str(cwd) if cwd else None, timeout=SCRIPT_TIMEOUT)
             except CommandError as exc:
                 raise ClientError(f"script {name!r} ({run_when}) failed: "
@@ -306,10 +307,12 @@ def _mtools_copy(dev: str, source: Path, destination: PurePosixPath) -> None:
             continue
         folder += "/" + part
         # mmd fails when the folder exists already, which is fine.
-        run_ok(["mmd", "-i", dev, "::" + folder])
+        run_ok(["mmd", "-i", dev, "::" + folder], input="")
     items = [source] if source.is_file() else sorted(source.iterdir())
     if items:
-        run(["mcopy", "-s", "-o", "-m", "-i", dev, *map(str, items), "::" + folder + "/"])
+        # An empty stdin: mtools asks on a name clash it cannot settle, which would hang.
+        run(["mcopy", "-s", "-o", "-m", "-i", dev, *map(str, items), "::" + folder + "/"],
+            input="")
 
 
 def copy_files(dev: str, fs_type: str, source: Path, destination_folder: str,
