@@ -12,8 +12,10 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +40,9 @@ log = logging.getLogger("castor.uploads")
 
 STATE = ".upload.json"
 STALE_SECONDS = 6 * 3600
+# waitress options an imaging server needs: its default refuses request bodies over 1 GiB
+# (a partition image is bigger) and reads the socket 8 KiB at a time (slow for uploads).
+SERVER_OPTIONS = {"max_request_body_size": 1 << 40, "recv_bytes": 1 << 18}
 FILE_KINDS = ("partclone", "wim", "dd", "table", "gpt-backup", "head")
 
 
@@ -150,25 +155,21 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
-    size = 0
+    counter = [0]
     try:
         with open(partial, "wb") as handle:
-            while True:
-                data = read(1 << 20)
-                if not data:
-                    break
-                digest.update(data)
-                handle.write(data)
-                size += len(data)
+            _copy_hashed(read, handle, digest, counter)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
+        size = counter[0]
         # Client gone or server disk full: this upload can no longer complete.
         abort_upload(storage_path, upload_id)
         status = 507 if getattr(exc, "errno", None) == 28 else 400
         raise UploadError(f"upload of {relative} broke after {size} bytes: {exc}",
                           status) from exc
     sha = digest.hexdigest()
+    size = counter[0]
     if expected_size is not None and size != expected_size:
         abort_upload(storage_path, upload_id)
         raise UploadError(f"{relative}: received {size} bytes, expected {expected_size}", 422)
@@ -179,6 +180,45 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
     state["files"][relative] = {"size_bytes": size, "sha256": sha}
     _save_state(storage_path, state)
     return {"path": relative, "size_bytes": size, "sha256": sha}
+
+
+def _copy_hashed(read: Callable[[int], bytes], handle, digest, counter: list[int]) -> None:
+    """Copy a stream to a file and hash it, reading, hashing and writing in parallel.
+
+    hashlib and file writes release the GIL, so the three overlap on separate cores; on a
+    small server this is what keeps the upload as fast as the client can send.
+    """
+    hash_queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+    write_queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+    errors: list[BaseException] = []
+
+    def consume(q: queue.Queue, work: Callable[[bytes], object]) -> None:
+        while (data := q.get()) is not None:
+            if not errors:
+                try:
+                    work(data)
+                except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=consume, args=(hash_queue, digest.update), daemon=True),
+               threading.Thread(target=consume, args=(write_queue, handle.write), daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        while not errors:
+            data = read(1 << 20)
+            if not data:
+                break
+            counter[0] += len(data)
+            hash_queue.put(data)
+            write_queue.put(data)
+    finally:
+        hash_queue.put(None)
+        write_queue.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _manifest_entries(state: dict, declared: list[dict]) -> list[dict]:
