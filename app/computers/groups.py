@@ -55,8 +55,8 @@ def edit_group(group_id: int):
         flash(f"Group {group.name} updated.", "success")
         return redirect(url_for("computers.edit_group", group_id=group.id), 303)
     multicast_url = None
-    if "multicast.index" in current_app.view_functions:
-        multicast_url = url_for("multicast.index", group_id=group.id)
+    if "multicast.new" in current_app.view_functions:
+        multicast_url = url_for("multicast.new", group=group.id)
     return render_template("computers/group_form.html", form=form, group=group,
                            multicast_url=multicast_url)
 

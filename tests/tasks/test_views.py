@@ -121,6 +121,9 @@ def test_groups_pages(app, client):
     with app.app_context():
         assert _db.session.get(ComputerGroup, gid).members == []
     assert "room-a" in client.get("/computers/groups").get_data(as_text=True)
+    if "multicast.new" in app.view_functions:
+        page = client.get(f"/computers/groups/{gid}").get_data(as_text=True)
+        assert f"/multicast/new?group={gid}" in page
     assert client.post(f"/computers/groups/{gid}/delete").status_code == 303
     with app.app_context():
         assert _db.session.scalar(_db.select(_db.func.count()).select_from(History).filter_by(
