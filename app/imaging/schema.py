@@ -109,6 +109,12 @@ def _normalise_disk(disk: dict, where: str) -> None:
                               "appears twice")
         numbers.add(part["number"])
     disk["partitions"].sort(key=lambda p: p["start_sector"])
+    if disk["table"] == "mbr":
+        # The active flag may come as boot_partition or per partition: keep both in step.
+        for part in disk["partitions"]:
+            part["bootable"] = bool(part["bootable"]) or part["number"] == disk["boot_partition"]
+            if part["bootable"] and disk["boot_partition"] is None:
+                disk["boot_partition"] = part["number"]
     starts = [p["start_sector"] for p in disk["partitions"]]
     disk.setdefault("table_area_sectors", min(starts) if starts else disk["first_usable_sector"])
     if disk["table_area_sectors"] is None:

@@ -119,6 +119,7 @@ def assert_table_matches(plan: dict, table: dict) -> None:
             if part["uuid"]:
                 assert got["uuid"].upper() == part["uuid"].upper()
             assert got.get("name", "") == part["name"][:36].replace('"', "")
+            assert got.get("attrs", "") == part["attributes"]
         else:
             assert int(got["type"], 16) == int(part["type"], 16)
             assert bool(got.get("bootable")) == part["bootable"]

@@ -210,3 +210,27 @@ def test_bad_destination_and_method() -> None:
         plan_disk(disk, None, {"size_bytes": "big"}, DYNAMIC)
     with pytest.raises(PlanError, match="unknown partition method"):
         plan_disk(disk, None, dest(10 * GIB), {"partition_method": "magic"})
+
+
+def test_two_disk_images_plan_in_order_and_skip_deselected_disks() -> None:
+    linux = load_schema("schema_gpt_linux.json")
+    windows = load_schema("schema_gpt_windows_efi.json")
+    second = dict(windows["disks"][0], index=1)
+    schema = {**linux, "disks": [linux["disks"][0], second]}
+    plans = plan_deploy(schema, None, [dest(80 * GIB), dest(300 * GIB)], DYNAMIC)
+    assert [p["disk_index"] for p in plans] == [0, 1]
+    assert [len(p["partitions"]) for p in plans] == [3, 4]
+    only_second = {"disks": [{"index": 0, "deploy": False}]}
+    [plan] = plan_deploy(schema, only_second, [dest(300 * GIB)], DYNAMIC)
+    assert plan["disk_index"] == 1
+
+
+def test_mbr_boot_partition_sets_the_active_flag() -> None:
+    schema = load_schema("schema_mbr_extended.json")
+    schema["disks"][0]["boot_partition"] = 2
+    for part in schema["disks"][0]["partitions"]:
+        part["bootable"] = False
+    [plan] = plan_deploy(schema, None, [dest(200 * GIB)], DYNAMIC)
+    assert [p["number"] for p in plan["partitions"] if p["bootable"]] == [2]
+    assert "part2 : start=1050624, size=" in plan["sfdisk_script"]
+    assert plan["sfdisk_script"].count("bootable") == 1
