@@ -69,7 +69,8 @@ def set_computer_name(root: Path, name: str) -> list[str]:
         raise ClientError(f"invalid computer name {name!r}: use letters, digits and '-'")
     changed = []
     unattend = unattend_files(root)
-    if unattend and len(name) > WINDOWS_NAME_LIMIT:
+    hives = find_case_insensitive(root, SYSTEM_HIVE)
+    if (unattend or hives) and len(name) > WINDOWS_NAME_LIMIT:
         raise ClientError(f"computer name {name!r} is longer than Windows allows "
                           f"({WINDOWS_NAME_LIMIT} characters)")
     for path in unattend:
@@ -78,15 +79,16 @@ def set_computer_name(root: Path, name: str) -> list[str]:
         if new != text:
             write_text(path, new, encoding)
             changed.append(str(path))
-    if not unattend:
-        # Without an answer file (an image that was not sysprepped) Windows keeps the name it
-        # has in its registry.
-        for hive in find_case_insensitive(root, SYSTEM_HIVE):
-            if len(name) > WINDOWS_NAME_LIMIT:
-                raise ClientError(f"computer name {name!r} is longer than Windows allows "
-                                  f"({WINDOWS_NAME_LIMIT} characters)")
+    # A sysprepped image takes its name from the answer file; one that was not keeps the name
+    # in its registry (and often an old Panther/unattend.xml nobody reads): set both.
+    for hive in hives:
+        try:
             if set_registry_computer_name(hive, name):
                 changed.append(str(hive))
+        except ClientError as exc:
+            if not changed:
+                raise
+            log.warning("computer name set in the answer file only: %s", exc)
     etc = root / "etc"
     if not etc.is_dir() or etc.is_symlink():
         return changed

@@ -15,7 +15,7 @@ from client import customize
 from client.mount import mounted
 from client.run import ClientError
 from tests.client_steps.conftest import sh
-from tests.client_steps.winhive import build_hive, hive_value
+from tests.client_steps.winhive import build_hive, empty_hive, hive_value
 from tests.conftest import needs_root
 
 UNATTEND = """<?xml version="1.0" encoding="utf-8"?>
@@ -115,14 +115,25 @@ def test_set_computer_name_in_the_registry_without_an_answer_file(tmp_path):
 
 
 @needs_hivex
-def test_registry_is_left_alone_when_an_answer_file_names_the_computer(tmp_path):
+def test_answer_file_and_registry_both_get_the_name(tmp_path):
     hive = windows_registry(tmp_path)
-    before = hive.read_bytes()
     panther = tmp_path / "WINDOWS" / "Panther"
     panther.mkdir()
     (panther / "unattend.xml").write_text(UNATTEND, encoding="utf-8")
-    assert customize.set_computer_name(tmp_path, "PC2") == [str(panther / "unattend.xml")]
-    assert hive.read_bytes() == before
+    assert customize.set_computer_name(tmp_path, "PC2") == [
+        str(panther / "unattend.xml"), str(hive)]
+    assert hive_value(hive, "\\" + NAME_KEY, "ComputerName") == "PC2"
+    assert "<ComputerName>PC2</ComputerName>" in (panther / "unattend.xml").read_text()
+
+
+@needs_hivex
+def test_a_hive_without_the_values_is_left_unchanged(tmp_path):
+    config = tmp_path / "Windows" / "System32" / "config"
+    config.mkdir(parents=True)
+    hive = config / "SYSTEM"
+    hive.write_bytes(empty_hive())
+    assert customize.set_computer_name(tmp_path, "PC3") == []
+    assert hive.read_bytes() == empty_hive()
 
 
 @pytest.mark.parametrize("name", ["", "-bad", "has space", "a" * 64, "x<y"])
