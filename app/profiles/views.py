@@ -28,13 +28,18 @@ from app.profiles.rendering import TAB_LABELS, render_tab, tab_context
 
 bp = Blueprint("profiles", __name__, url_prefix="/images/<int:image_id>/profiles")
 
+
 @bp.get("/")
 def index(image_id: int):
-    """List the image's profiles with their minimum client size per disk."""
+    """Search the image's profiles; each row shows its minimum client size per disk."""
     image = image_or_404(image_id)
-    minimums = {p.id: domain.profile_minimums(p, image) for p in image.profiles}
-    return render_template("profiles/index.html", image=image, minimums=minimums,
-                           form=NewProfileForm())
+    search = request.args.get("q", "").strip()
+    profiles = [p for p in image.profiles
+                if not search or search.lower() in f"{p.name} {p.description}".lower()]
+    minimums = {p.id: domain.profile_minimums(p, image) for p in profiles}
+    template = "profiles/_rows.html" if htmx.is_partial() else "profiles/index.html"
+    return render_template(template, image=image, profiles=profiles, minimums=minimums,
+                           search=search)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -343,3 +343,12 @@ def test_unreadable_schema_is_treated_as_no_schema(client, app, linux_image) -> 
     assert "schema tables appear after the first upload" in deploy
     assert client.get(f"/images/{image_id}/profiles/{profile_id}/export-schema").status_code \
         == 404
+
+
+def test_search_profiles_with_htmx_rows(client, linux_image) -> None:
+    image_id, profile_id = linux_image
+    client.post(f"/images/{image_id}/profiles/new", data={"name": "laptops"})
+    rows = client.get(f"/images/{image_id}/profiles/?q=LAP", headers=HX).get_data(as_text=True)
+    assert "laptops" in rows and ">default<" not in rows and "<html" not in rows
+    page = client.get(f"/images/{image_id}/profiles/?q=nothing").get_data(as_text=True)
+    assert "No profile matches" in page and "<html" in page
