@@ -8,7 +8,12 @@ from datetime import timedelta
 
 from flask import current_app
 
-from app.computers.rules import model_matches, name_for_mac, normalize_mac
+from app.computers.rules import (
+    computer_name_problem,
+    model_matches,
+    name_for_mac,
+    normalize_mac,
+)
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
@@ -214,8 +219,8 @@ def find_computer(mac: str = "", client_id: str = "") -> Computer | None:
 def register_computer(mac: str, client_id: str = "", name: str = "") -> Computer:
     """Add a computer for a client that checked in unknown; the caller commits."""
     mac = normalize_mac(mac)
-    name = name or name_for_mac(mac)
-    if db.session.scalar(db.select(Computer).filter_by(name=name)) is not None:
+    taken = name and db.session.scalar(db.select(Computer).filter_by(name=name)) is not None
+    if not name or computer_name_problem(name) or taken:
         name = name_for_mac(mac)
     computer = Computer(name=name, mac=mac, client_id=client_id)
     db.session.add(computer)

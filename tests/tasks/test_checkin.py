@@ -117,3 +117,11 @@ def test_find_by_client_id_when_the_mac_changed(db, computer):
     task, _ = create_task("deploy", computer)
     result = task_for_checkin("aa:bb:cc:ff:ff:ff", client_id="uuid-7")
     assert result.task is task
+
+
+def test_registration_names(db):
+    named = task_for_checkin("aa:bb:cc:00:00:51", name="kiosk-1").computer
+    bad = task_for_checkin("aa:bb:cc:00:00:52", name="bad name; rm").computer
+    taken = task_for_checkin("aa:bb:cc:00:00:53", name="kiosk-1").computer
+    assert [named.name, bad.name, taken.name] == ["kiosk-1", "pc-aabbcc000052",
+                                                   "pc-aabbcc000053"]
