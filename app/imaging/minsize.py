@@ -118,11 +118,16 @@ def partition_need(part: dict, disk: dict, selection_part: dict | None,
     """Classify one (non-extended) partition, an LVM PV sized by its volume group."""
     original = part["size_sectors"] * disk["logical_sector_size"]
     group = _group_of(part, disk)
-    if group is None or sel.forced_fixed(selection_part) or sel.custom_size(selection_part):
-        return size_need(part["filesystem"], original, selection_part, image_type,
-                         destination_bytes)
+    need = size_need(part["filesystem"], original, selection_part, image_type,
+                     destination_bytes)
+    if group is None or need.kind == "fixed" and sel.forced_fixed(selection_part):
+        return need
     minimum = volume_group_minimum(group, original, selection_disk, image_type,
                                    destination_bytes)
+    if need.kind == "custom":
+        # A PV may be given any custom size that still holds its volume group.
+        need.content_bytes = minimum or 0
+        return need
     return Need("dynamic", minimum, original, minimum or 0)
 
 

@@ -116,6 +116,10 @@ def plan_disk(schema_disk: dict, selection_disk: dict | None, destination: dict,
         raise PlanError(f"unknown partition method {method!r}; use one of {METHODS}")
     image_type = options.get("image_type") or "block"
     source_lss = schema_disk["logical_sector_size"]
+    if schema_disk["table"] == "gpt" and any(p["number"] > 128
+                                             for p in schema_disk["partitions"]):
+        raise PlanError(f"disk {schema_disk['index']} uses GPT partition numbers above 128; "
+                        "only the standard 128-entry table is planned")
     if lss != source_lss and image_type == "block":
         raise PlanError(f"destination disk {schema_disk['index']} has {lss}-byte logical "
                         f"sectors but this block image was captured on {source_lss}-byte "

@@ -65,8 +65,7 @@ def plan_standard(disk: dict, selection_disk: dict | None, size: int, lss: int, 
     image_type = options.get("image_type") or "block"
     need = partition_need(source, disk, sel.selected_partition(selection_disk, source["number"]),
                           selection_disk, image_type, size)
-    os_part = dict(source, type=os_type(source, efi), role="primary",
-                   bootable=not efi)
+    os_part = dict(source, type=os_type(source, efi), role="primary", bootable=False)
     if efi:
         esp = 260 * MIB if lss == 4096 else 100 * MIB  # FAT32 needs 65527 clusters at 4Kn
         items = [_extra(1, GPT_RECOVERY, "Recovery", "ntfs", 500 * MIB),
@@ -75,7 +74,6 @@ def plan_standard(disk: dict, selection_disk: dict | None, size: int, lss: int, 
                  (os_part, need)]
     else:
         items = [_extra(1, "07", "", "ntfs", 500 * MIB, bootable=True), (os_part, need)]
-        os_part["bootable"] = False
     first, region = layout_region(plan)
     sizes = plan_partition_sizes(items, region, lss, too_small(disk, size, lss, table))
     placed, _extended = place(items, sizes, first, align_sectors(lss))

@@ -234,3 +234,15 @@ def test_mbr_boot_partition_sets_the_active_flag() -> None:
     assert [p["number"] for p in plan["partitions"] if p["bootable"]] == [2]
     assert "part2 : start=1050624, size=" in plan["sfdisk_script"]
     assert plan["sfdisk_script"].count("bootable") == 1
+
+
+def test_lvm_pv_with_a_custom_size_holding_its_volume_group() -> None:
+    schema = load_schema("schema_lvm.json")
+    selection = {"disks": [{"index": 0, "partitions": [
+        {"number": 2, "custom_size": {"value": 85, "unit": "GB"}}]}]}
+    [plan] = plan_deploy(schema, selection, [dest(200 * GIB)], DYNAMIC)
+    assert plan["partitions"][1]["size_sectors"] == 85 * 10**9 // 512
+    assert plan["volume_groups"][0]["size_bytes"] <= 85 * 10**9
+    selection["disks"][0]["partitions"][0]["custom_size"] = {"value": 50, "unit": "GB"}
+    with pytest.raises(PlanError, match="custom size of partition 2"):
+        plan_deploy(schema, selection, [dest(200 * GIB)], DYNAMIC)
