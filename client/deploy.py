@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from client.api import Api
 from client.devices import Disk, open_disk
 from client.finish import finish_disk
-from client.progress import Progress
+from client.progress import LogCollector, Progress, send_log
 from client.restore import make_swap, restore_partition
 from client.run import ClientError, run
 
@@ -158,11 +158,16 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
                                        "disks": disk_facts(opened)})
         task_id = answer.get("task_id")
         progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
+        collector = LogCollector()
+        logging.getLogger("castor.client").addHandler(collector)
         try:
             deploy_plans(api, answer, opened, http_source(api, image), progress, options)
         except BaseException as exc:
+            log.error("deploy failed: %s", exc)
+            send_log(api, task_id, collector)
             api.checkout(task_id, False, str(exc) or type(exc).__name__)
             raise
+        send_log(api, task_id, collector)
         api.checkout(task_id, True)
     return answer
 

@@ -138,3 +138,37 @@ class Progress:
             self.stream.flush()
         log.info("%s: %s in %.1f s", self.label, human_bytes(self.done),
                  time.monotonic() - self.started)
+
+
+class LogCollector(logging.Handler):
+    """Keep the client's log lines of one task so they can be sent to the server."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        super().__init__(logging.INFO)
+        self.limit = limit
+        self.lines: list[str] = []
+        self.size = 0
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Store one formatted record (oldest dropped past the limit)."""
+        line = self.format(record) + "\n"
+        self.lines.append(line)
+        self.size += len(line)
+        while self.size > self.limit and self.lines:
+            self.size -= len(self.lines.pop(0))
+
+    def text(self) -> str:
+        """Everything kept, as one string."""
+        return "".join(self.lines)
+
+
+def send_log(api, task_id: int | None, collector: LogCollector) -> None:
+    """Upload the collected log to the task (best effort) and stop collecting."""
+    logging.getLogger("castor.client").removeHandler(collector)
+    if task_id is None or not collector.lines:
+        return
+    try:
+        api.post("/log", {"task_id": task_id, "text": collector.text()})
+    except Exception as exc:  # the log is a courtesy; the task result matters more
+        log.warning("could not send the log: %s", exc)

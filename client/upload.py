@@ -11,7 +11,7 @@ from client.capture import block_spec, file_spec, send_bytes, send_capture
 from client.devices import Disk, open_disk
 from client.pipeline import run_pipeline
 from client.probe import build_schema, probe_disk
-from client.progress import Progress
+from client.progress import LogCollector, Progress, send_log
 from client.run import ClientError, run
 
 log = logging.getLogger("castor.client")
@@ -150,6 +150,8 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
     profile_options = {**session.get("profile", {}), **options}
     image_type = session["image"]["type"] if session["image"]["type"] != "both" else "block"
     progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
+    collector = LogCollector()
+    logging.getLogger("castor.client").addHandler(collector)
     try:
         with ExitStack() as stack:
             opened = [stack.enter_context(open_disk(path)) for path in disks]
@@ -166,6 +168,7 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
             api.put_json(f"/uploads/{upload_id}/schema", schema)
             if profile_options.get("upload_schema_only"):
                 answer = api.post(f"/uploads/{upload_id}/complete", {"schema_only": True})
+                send_log(api, task_id, collector)
                 api.checkout(task_id, True)
                 return {**answer, "task_id": task_id}
             entries: list[dict] = []
@@ -179,7 +182,10 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
             api.request("DELETE", f"/uploads/{upload_id}", retry=False)
         except ClientError as abort_exc:
             log.warning("could not abort upload %s: %s", upload_id, abort_exc)
+        log.error("upload failed: %s", exc)
+        send_log(api, task_id, collector)
         api.checkout(task_id, False, str(exc) or type(exc).__name__)
         raise
+    send_log(api, task_id, collector)
     api.checkout(task_id, True)
     return {**answer, "task_id": task_id}

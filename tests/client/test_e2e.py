@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.models import ApiToken, Image, User
+from app.models import ApiToken, Image, Task, User
 from app.storage import verify_folder
 from tests.client.disks import detach_all, fs_size, fsck_clean, make_disk, partitions, read_sums
 from tests.client.helpers import make_image
@@ -212,6 +212,12 @@ def test_deploy_same_size_restores_original_table(server, block_image, gpt_sourc
     assert_same_files(block_image, target, GPT_LAYOUT)
     src = {n: (p["start"], p["size"]) for n, p in planned_parts(gpt_source[0]).items()}
     assert {n: (p["start"], p["size"]) for n, p in planned_parts(target).items()} == src
+    with server["app"].app_context():
+        task = db.session.scalars(db.select(Task).filter_by(kind="deploy").order_by(
+            Task.id.desc())).first()
+        assert task.state == "done" and task.on_demand
+        assert "hd0 part2" in task.log
+        assert task.progress["step"] == "deploy" and task.progress["bytes_done"] > 0
 
 
 def test_deploy_to_too_small_disk_refused_before_writing(server, block_image):
