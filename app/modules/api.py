@@ -111,6 +111,20 @@ def upload_files(module_id: int):
     return jsonify(domain.module_to_dict(info, module, _storage())), 201
 
 
+def delete_file(module_id: int, relative: str):
+    """Remove one stored file of a file-copy module."""
+    info = KINDS["filecopies"]
+    module = _module(info, module_id)
+    try:
+        files.delete_file(_storage(), module.id, relative)
+    except files.UploadError as exc:
+        return api_error(404, str(exc))
+    record_history("module", module.id, "delete_file",
+                   {"kind": info.slug, "name": module.name, "path": relative})
+    db.session.commit()
+    return "", 204
+
+
 def register_module_routes(bp: Blueprint, guard: Callable) -> None:
     """Add the module routes to an API blueprint, each behind the `guard` decorator."""
     bp.register_error_handler(NotFound, lambda exc: api_error(404, str(exc)))
@@ -124,3 +138,5 @@ def register_module_routes(bp: Blueprint, guard: Callable) -> None:
                     methods=["DELETE"])
     bp.add_url_rule("/modules/filecopies/<int:module_id>/files",
                     view_func=guard(upload_files), methods=["POST"])
+    bp.add_url_rule("/modules/filecopies/<int:module_id>/files/<path:relative>",
+                    view_func=guard(delete_file), methods=["DELETE"])

@@ -166,4 +166,10 @@ OPENAPI_PATHS = {
                          "type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
                  "responses": {"201": _json(_ref("Module"), "stored"), **ERRORS}},
     },
+    "/modules/filecopies/{id}/files/{path}": {
+        "parameters": [ITEM_ID, {"name": "path", "in": "path", "required": True,
+                                 "schema": {"type": "string"}}],
+        "delete": {"summary": "Remove one stored file", "tags": ["modules"],
+                   "responses": {"204": {"description": "removed"}, **ERRORS}},
+    },
 }

@@ -180,6 +180,11 @@ def test_modules_crud_and_assignments(client, api_headers, linux_image) -> None:
                          data={"files": [(io.BytesIO(b"x"), "readme.txt")]},
                          content_type="multipart/form-data")
     assert stored.get_json()["files"] == [{"path": "readme.txt", "size_bytes": 1}]
+    files_url = f"/api/v1/modules/filecopies/{copy_id}/files"
+    assert client.delete(f"{files_url}/nope.txt", headers=api_headers).status_code == 404
+    assert client.delete(f"{files_url}/readme.txt", headers=api_headers).status_code == 204
+    assert client.get(f"/api/v1/modules/filecopies/{copy_id}",
+                      headers=api_headers).get_json()["files"] == []
     removed = client.delete(f"{url}/scripts/{assigned.get_json()['id']}", headers=api_headers)
     assert removed.status_code == 204
     assert client.get(f"{url}/scripts", headers=api_headers).get_json() == []
