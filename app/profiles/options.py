@@ -126,8 +126,9 @@ def _check_model_match(profile: ImageProfile, match: str, criteria: str) -> str 
     if not match.strip():
         return "enter a model string, or set the criteria to Disabled"
     clash = db.session.scalar(
+        # Client model strings vary in case; two profiles differing only by case would clash.
         db.select(ImageProfile).where(
-            ImageProfile.model_match == match,
+            db.func.lower(ImageProfile.model_match) == match.strip().lower(),
             ImageProfile.model_match_criteria != "disabled",
             ImageProfile.id != profile.id,
         )

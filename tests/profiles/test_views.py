@@ -94,7 +94,8 @@ def test_general_tab_saves_and_refuses_duplicate_model_match(client, app, linux_
     assert load_profile(app, profile_id)["model_match"] == "OptiPlex 7080"
     other_image, other_profile = winpe_image
     clash = client.post(url(other_image, other_profile, "general"),
-                        data={**data, "model_match_criteria": "contains"})
+                        data={**data, "model_match": "optiplex 7080 ",
+                              "model_match_criteria": "contains"})
     assert clash.status_code == 422
     assert "already used by profile" in clash.get_data(as_text=True)
     assert load_profile(app, other_profile)["model_match"] == ""
