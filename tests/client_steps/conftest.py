@@ -31,6 +31,7 @@ def loop(tmp_path) -> Callable[..., str]:
 
     def attach(image: Path, size: int | None = None, offset: int = 0,
                sizelimit: int | None = None) -> str:
+        """Attach image (grown to size first when given) and return the loop device."""
         if size is not None:
             with open(image, "ab") as handle:
                 handle.truncate(size)
@@ -54,6 +55,7 @@ def mkfs(loop, tmp_path) -> Callable[..., str]:
     counter = iter(range(1000))
 
     def make(fs_type: str, size_mib: int, fs_mib: int | None = None) -> str:
+        """Make the filesystem, fs_mib big when given (else filling the device)."""
         dev = loop(tmp_path / f"{fs_type}-{next(counter)}.img", size=size_mib * MIB)
         if fs_type == "ext4":
             extra = [f"{fs_mib}M"] if fs_mib else []
