@@ -1,9 +1,10 @@
 """Open a disk (block device or raw disk-image file) and reach its partitions.
 
 Partition nodes do not always exist (a partitioned loop device here gets none), so a
-partition can always be reached through its own offset loop device. The offset loops are
-stacked on the disk's own block device, not on the image file, so every read and write goes
-through one page cache and a partition restored through its loop is seen by the whole disk.
+partition can always be reached through its own offset loop device. For a disk-image file the
+offset loops sit directly on the file (a loop stacked on the disk's loop writes about a third
+slower); the disk's own loop device keeps its own page cache, so it is flushed and
+invalidated before partition loops are attached and after they are released.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class Disk:
             detach_loop(self._part_loops.pop(old))
         flush(self.path)
         sector = self.logical_sector_size
-        dev = attach_loop(self.path, start_sector * sector, size_sectors * sector)
+        backing = self.source if self.is_image_file else self.path
+        dev = attach_loop(backing, start_sector * sector, size_sectors * sector)
         self._part_loops[key] = dev
         return dev
 
