@@ -44,7 +44,21 @@ def set_guids(disk: Disk, plan: dict, options: dict) -> None:
                                     plan.get("disk_id"))
 
 
-def grow_filesystems(disk: Disk, plan: dict, options: dict) -> list[int]:
+def _room_to_grow(part: dict, plan: dict, schema: dict) -> bool:
+    """Tell whether the partition has at least one filesystem block more than the volume."""
+    disk = next((d for d in schema.get("disks", []) if d["index"] == plan["disk_index"]), {})
+    source = next((p for p in disk.get("partitions", [])
+                   if p["number"] == part.get("source_partition")), {})
+    fs = source.get("filesystem") or {}
+    if not fs.get("volume_bytes"):
+        return True
+    room = part["size_sectors"] * plan["logical_sector_size"] - int(fs["volume_bytes"])
+    # NTFS keeps its backup boot sector past the volume: that sector is not room to grow.
+    return room >= int(fs.get("block_size") or 4096) + 512
+
+
+def grow_filesystems(disk: Disk, plan: dict, options: dict,
+                     schema: dict | None = None) -> list[int]:
     """Grow each restored filesystem to fill its partition (unless the profile says not)."""
     if options.get("dont_expand_volumes"):
         return []
@@ -54,6 +68,8 @@ def grow_filesystems(disk: Disk, plan: dict, options: dict) -> list[int]:
     for part in _partitions(plan):
         fs_type = _fs(part)
         if fs_type in GROWABLE and part.get("grow") and part.get("source_partition"):
+            if schema is not None and not _room_to_grow(part, plan, schema):
+                continue  # already fills its partition: a resize would only re-check it
             expand(_device(disk, part), fs_type)
             grown.append(part["number"])
     return grown
@@ -145,7 +161,7 @@ def finish_disk(disk: Disk, plan: dict, schema: dict, options: dict, *, api=None
     env = dict(env or {})
     disk.release_partitions()
     set_guids(disk, plan, options)
-    grow_filesystems(disk, plan, options)
+    grow_filesystems(disk, plan, options, schema)
     fix_boot_sectors(disk, plan, options)
     customize(disk, plan, options, api, env)
     scripts = options.get("scripts") or []

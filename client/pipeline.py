@@ -25,6 +25,57 @@ Source = Iterable[bytes] | BinaryIO | IO[bytes] | None
 Sink = Callable[[bytes], None] | BinaryIO | IO[bytes] | None
 
 
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(stream: IO[bytes]) -> None:
+    """Give a pipe 1 MiB of buffer (Linux) so a briefly slow reader does not stall the tool."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (OSError, ValueError, ImportError):
+        pass  # a smaller pipe only costs speed
+
+
+def prefetch(chunks: Iterable[bytes], max_bytes: int = 64 << 20) -> Iterator[bytes]:
+    """Read chunks ahead in a thread (up to max_bytes) so the producer never waits on us."""
+    import queue
+
+    slots: queue.Queue = queue.Queue(maxsize=max(2, max_bytes >> 20))
+    done = object()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for data in chunks:
+                while not stop.is_set():
+                    try:
+                        slots.put(data, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            slots.put(exc)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 class PipelineError(CommandError):
     """One or more stages of a pipeline failed; the message names each with its stderr."""
 
@@ -100,10 +151,14 @@ class Pipeline:
                 self.procs.append(proc)
                 self._stderr.append([])
                 prev_stdout = proc.stdout if not last else None
+                if proc.stdout is not None:
+                    _widen_pipe(proc.stdout)
         except BaseException:
             self.kill("could not start")
             self._reap()
             raise
+        if self.source is not None and self.procs[0].stdin is not None:
+            _widen_pipe(self.procs[0].stdin)
         for i, proc in enumerate(self.procs):
             t = threading.Thread(target=self._read_stderr, args=(i, proc), daemon=True)
             t.start()
