@@ -157,6 +157,8 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
         answer = api.post("/deploys", {"image": image, "profile": profile,
                                        "disks": disk_facts(opened)})
         task_id = answer.get("task_id")
+        # A web task is checked out (and its log sent) by task mode; on demand we do it here.
+        own_id = task_id if answer.get("on_demand", True) else None
         progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
         collector = LogCollector()
         logging.getLogger("castor.client").addHandler(collector)
@@ -164,11 +166,11 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
             deploy_plans(api, answer, opened, http_source(api, image), progress, options)
         except BaseException as exc:
             log.error("deploy failed: %s", exc)
-            send_log(api, task_id, collector)
-            api.checkout(task_id, False, str(exc) or type(exc).__name__)
+            send_log(api, own_id, collector)
+            api.checkout(own_id, False, str(exc) or type(exc).__name__)
             raise
-        send_log(api, task_id, collector)
-        api.checkout(task_id, True)
+        send_log(api, own_id, collector)
+        api.checkout(own_id, True)
     return answer
 
 

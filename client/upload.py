@@ -147,6 +147,8 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
     options = dict(options or {})
     session = api.post("/uploads", {"image": image, "profile": profile})
     upload_id, task_id = session["upload_id"], session.get("task_id")
+    # A web task is checked out (and its log sent) by task mode; on demand we do it here.
+    own_task = session.get("on_demand", True)
     profile_options = {**session.get("profile", {}), **options}
     image_type = session["image"]["type"] if session["image"]["type"] != "both" else "block"
     progress = Progress(lambda body: api.post("/progress", {"task_id": task_id, **body}))
@@ -168,8 +170,7 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
             api.put_json(f"/uploads/{upload_id}/schema", schema)
             if profile_options.get("upload_schema_only"):
                 answer = api.post(f"/uploads/{upload_id}/complete", {"schema_only": True})
-                send_log(api, task_id, collector)
-                api.checkout(task_id, True)
+                _close_task(api, task_id if own_task else None, collector, True)
                 return {**answer, "task_id": task_id}
             entries: list[dict] = []
             for disk, info in zip(opened, infos, strict=True):
@@ -183,9 +184,14 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
         except ClientError as abort_exc:
             log.warning("could not abort upload %s: %s", upload_id, abort_exc)
         log.error("upload failed: %s", exc)
-        send_log(api, task_id, collector)
-        api.checkout(task_id, False, str(exc) or type(exc).__name__)
+        _close_task(api, task_id if own_task else None, collector, False, exc)
         raise
-    send_log(api, task_id, collector)
-    api.checkout(task_id, True)
+    _close_task(api, task_id if own_task else None, collector, True)
     return {**answer, "task_id": task_id}
+
+
+def _close_task(api: Api, task_id: int | None, collector: LogCollector, ok: bool,
+                exc: BaseException | None = None) -> None:
+    """Send the log and check the on-demand task out (task_id None: only stop collecting)."""
+    send_log(api, task_id, collector)
+    api.checkout(task_id, ok, "" if exc is None else (str(exc) or type(exc).__name__))

@@ -185,6 +185,7 @@ def create_upload():
                          acting_username(), task.id)
     db.session.commit()
     return jsonify({"upload_id": state["upload_id"], "task_id": task.id,
+                    "on_demand": task.on_demand,
                     "image": image.to_dict(), "profile": profile_payload(profile)}), 201
 
 

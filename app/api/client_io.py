@@ -113,7 +113,8 @@ def create_deploy():
                    {"task_id": task.id, "profile": profile.name, "disks": disks},
                    acting_username())
     db.session.commit()
-    return jsonify({"task_id": task.id, "image": image.to_dict(), "profile": options,
+    return jsonify({"task_id": task.id, "on_demand": task.on_demand,
+                    "image": image.to_dict(), "profile": options,
                     "manifest": manifest_doc, "schema": schema_doc, "plans": plans})
 
 
