@@ -138,7 +138,8 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
                 raise ReplicationRefused(409, f"{relative}: cannot continue at byte {offset}",
                                          received_bytes=have)
         part.parent.mkdir(parents=True, exist_ok=True)
-        _write_chunk(part, offset, body, length, body_sha256, relative)
+        _write_chunk(part, offset, body, length, body_sha256, relative,
+                     durable=offset + length == size)
         if offset + length < size:
             return {"path": relative, "received_bytes": offset + length, "complete": False}
         actual = storage.sha256_file(part)
@@ -158,8 +159,12 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
 
 
 def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha256: str,
-                 relative: str) -> None:
-    """Append a request body to a part file; undo the append on any failure."""
+                 relative: str, durable: bool) -> None:
+    """Append a request body to a part file; undo the append on any failure.
+
+    Only the last chunk is fsynced: a crash may lose earlier chunks, but the whole file is
+    hashed before it counts, so a lost or torn chunk is re-sent, never trusted.
+    """
     digest = hashlib.sha256()
     written = 0
     try:
@@ -172,7 +177,8 @@ def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha2
                 digest.update(block)
                 written += len(block)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if written != length:
             raise ReplicationRefused(400, f"{relative}: body ended after {written} of "
                                           f"{length} bytes")
