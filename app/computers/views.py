@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from app import htmx
 from app.computers.forms import ComputerForm
 from app.extensions import db
-from app.models import Computer, Task, record_history
+from app.models import Computer, History, Task, record_history
 from app.models.computers import ACTIVE_STATES
 from app.tasks.service import TaskError, active_task_for, create_task
 
@@ -101,8 +101,12 @@ def edit(computer_id: int):
     tasks = db.session.scalars(
         db.select(Task).filter_by(computer_id=computer.id).order_by(Task.id.desc()).limit(20)
     ).all()
+    history = db.session.scalars(
+        db.select(History).filter_by(object_type="computer", object_id=computer.id)
+        .order_by(History.id.desc()).limit(20)
+    ).all()
     return render_template("computers/form.html", form=form, computer=computer, tasks=tasks,
-                           active=active_task_for(computer))
+                           active=active_task_for(computer), history=history)
 
 
 @bp.post("/<int:computer_id>/delete")

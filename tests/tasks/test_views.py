@@ -44,6 +44,7 @@ def test_add_and_edit_a_computer(app, client):
     assert ok.status_code == 303
     page = client.get(f"/computers/{cid}").get_data(as_text=True)
     assert "desk 7" in page and 'name="csrf_token"' in page
+    assert "<h2>History</h2>" in page and "<td>update</td>" in page and "<td>create</td>" in page
 
 
 def test_search_full_page_and_partial(app, client):
