@@ -132,8 +132,7 @@ def start_task(computer_id: int, kind: str):
     except TaskError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(request.referrer or url_for("computers.edit", computer_id=computer_id),
-                        303)
+        return redirect(url_for("computers.edit", computer_id=computer_id), 303)
     db.session.commit()
     flash(f"{kind.capitalize()} task {task.id} created for {computer.name}: "
           "PXE boot it (or run castor-client task on it).", "success")
