@@ -175,11 +175,16 @@ def main() -> None:
 
 
 def serve(config_json: str, port: str) -> None:
-    """Serve one instance (used by the bench for the target)."""
+    """Serve one instance (used by the bench for the target).
+
+    Larger waitress read buffers than its defaults (8 KiB reads, spill to a temporary file
+    above 512 KiB) take 16 MiB chunks in with far fewer system calls and no extra copy.
+    """
     from waitress import serve as waitress_serve
 
     waitress_serve(create_app(json.loads(config_json)), host="127.0.0.1", port=int(port),
-                   threads=4, _quiet=True)
+                   threads=4, _quiet=True,
+                   recv_bytes=1 << 20, inbuf_overflow=64 << 20)
 
 
 if __name__ == "__main__":

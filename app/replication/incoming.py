@@ -23,6 +23,10 @@ from app.replication.plan import SHA256_RE, entry_problems, manifest_problems
 
 BLOCK = 1 << 20
 
+# Running SHA-256 of each file being received, so finishing a file needs no second read.
+# Per process and lost on restart; then the finished file is simply hashed from disk.
+_RUNNING: dict[str, tuple[int, hashlib._Hash]] = {}
+
 
 class ReplicationRefused(Exception):
     """The receiving side refuses a request; `status` is the HTTP status to answer."""
@@ -138,11 +142,19 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
                 raise ReplicationRefused(409, f"{relative}: cannot continue at byte {offset}",
                                          received_bytes=have)
         part.parent.mkdir(parents=True, exist_ok=True)
+        key = str(part)
+        position, running = _RUNNING.pop(key, (-1, None))
+        if offset == 0:
+            running = hashlib.sha256()
+        elif position != offset:
+            running = None
         _write_chunk(part, offset, body, length, body_sha256, relative,
-                     durable=offset + length == size)
+                     durable=offset + length == size, running=running)
         if offset + length < size:
+            if running is not None:
+                _RUNNING[key] = (offset + length, running)
             return {"path": relative, "received_bytes": offset + length, "complete": False}
-        actual = storage.sha256_file(part)
+        actual = running.hexdigest() if running is not None else storage.sha256_file(part)
         if actual != sha256:
             part.unlink()
             state["partials"].pop(relative, None)
@@ -159,7 +171,7 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
 
 
 def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha256: str,
-                 relative: str, durable: bool) -> None:
+                 relative: str, durable: bool, running: hashlib._Hash | None) -> None:
     """Append a request body to a part file; undo the append on any failure.
 
     Only the last chunk is fsynced: a crash may lose earlier chunks, but the whole file is
@@ -175,6 +187,8 @@ def _write_chunk(part: Path, offset: int, body: BinaryIO, length: int, body_sha2
                     break
                 handle.write(block)
                 digest.update(block)
+                if running is not None:
+                    running.update(block)
                 written += len(block)
             handle.flush()
             if durable:
