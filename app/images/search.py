@@ -40,7 +40,7 @@ class SearchParams:
 class SearchResult:
     """One page of images with their last use, and how many matched in all."""
 
-    images: list[Image]
+    images: list  # Image objects, or rows of ROW_COLUMNS
     last_used: dict[int, datetime]
     total: int
 
@@ -65,7 +65,13 @@ def filtered_statement(params: SearchParams):
     """Return the SELECT of matching images (unordered, unlimited)."""
     stmt = select(Image)
     if params.q:
-        stmt = stmt.where(Image.name.ilike(f"%{_escape_like(params.q)}%", escape="\\"))
+        pattern = f"%{_escape_like(params.q)}%"
+        if db.engine.dialect.name == "sqlite":
+            # SQLite's LIKE already ignores ASCII case (names are ASCII); ILIKE would add
+            # lower() on every row and double the scan time.
+            stmt = stmt.where(Image.name.like(pattern, escape="\\"))
+        else:
+            stmt = stmt.where(Image.name.ilike(pattern, escape="\\"))
     ids = sorted(set(params.category_ids))
     if ids:
         link = image_categories.c
@@ -101,14 +107,25 @@ def last_used_for(image_ids: list[int] | None) -> dict[int, datetime]:
     return {image_id: when for image_id, when in db.session.execute(stmt)}
 
 
-def search_images(params: SearchParams) -> SearchResult:
-    """Run a search: matching images ordered by name, their count and their last use."""
+# What a results row shows; loaded as plain rows, several times faster than whole images.
+ROW_COLUMNS = (Image.id, Image.name, Image.environment, Image.image_type,
+               Image.size_on_server_bytes, Image.protected, Image.enabled)
+
+
+def search_images(params: SearchParams, rows_only: bool = False) -> SearchResult:
+    """Run a search: matching images ordered by name, their count and their last use.
+
+    With `rows_only` the images are light rows holding only ROW_COLUMNS (the search page).
+    """
     stmt = filtered_statement(params)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     page = stmt.order_by(Image.name)
     if params.limit is not None:
         page = page.limit(params.limit)
-    images = list(db.session.scalars(page))
+    if rows_only:
+        images = list(db.session.execute(page.with_only_columns(*ROW_COLUMNS)))
+    else:
+        images = list(db.session.scalars(page))
     ids = [image.id for image in images]
     everything = params.limit is None and len(ids) > IN_LIST_MAX
     last_used = last_used_for(None if everything else ids)

@@ -63,7 +63,7 @@ def _search_params() -> SearchParams:
 def search():
     """List images filtered by name, categories and limit (rows only for htmx)."""
     params = _search_params()
-    result = search_images(params)
+    result = search_images(params, rows_only=True)
     context = {
         "result": result, "params": params, "limits": LIMITS, "modes": CATEGORY_MODES,
         "limit_value": "all" if params.limit is None else str(params.limit),
