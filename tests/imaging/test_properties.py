@@ -128,3 +128,58 @@ def test_real_sfdisk_on_4kn_loop_devices(tmp_path_factory, case) -> None:
     with attached(path, 4096) as dev:
         table = write_with_sfdisk(plan, dev)
     assert_table_matches(plan, table)
+
+
+@st.composite
+def lvm_cases(draw):
+    """Draw the LVM example with random LV use, flags and a destination near its minimum."""
+    from tests.imaging.helpers import load_schema
+
+    schema = load_schema("schema_lvm.json")
+    disk = schema["disks"][0]
+    entries = []
+    for lv in disk["volume_groups"][0]["logical_volumes"]:
+        fs = lv["filesystem"]
+        if fs["type"] in ("ext4", "xfs"):
+            fs["used_bytes"] = draw(st.integers(0, lv["size_bytes"]))
+            fs["min_bytes"] = draw(st.integers(fs["used_bytes"], lv["size_bytes"]))
+            fs["image_bytes"] = draw(st.integers(fs["min_bytes"], lv["size_bytes"]))
+        entries.append({"name": lv["name"], "deploy": draw(st.booleans()),
+                        "fixed": draw(st.booleans())})
+    selection = {"index": 0, "volume_groups": [{"name": "vg0", "logical_volumes": entries}]}
+    minimum = disk_minimum(disk, selection)
+    size = draw(st.integers(max(minimum - 64 * 2**20, 2**30), minimum + 200 * 2**30))
+    return disk, selection, {"size_bytes": size // 512 * 512}, minimum
+
+
+@FEW
+@given(lvm_cases())
+def test_logical_volumes_fit_their_volume_group(case) -> None:
+    from app.imaging.minsize import lv_needs
+
+    disk, selection, destination, minimum = case
+    if destination["size_bytes"] < minimum:
+        with pytest.raises(PlanError, match="too small"):
+            plan_disk(disk, selection, destination, {"partition_method": "dynamic"})
+        return
+    plan = plan_disk(disk, selection, destination, {"partition_method": "dynamic"})
+    check_plan(plan, disk, selection)
+    [group] = plan["volume_groups"]
+    pv = next(p for p in plan["partitions"] if p["number"] == group["pv_partition"])
+    assert group["size_bytes"] + group["metadata_bytes"] <= pv["size_sectors"] * 512
+    volumes = group["logical_volumes"]
+    needs = dict((lv["name"], need) for lv, need in
+                 lv_needs(disk["volume_groups"][0], selection))
+    assert [lv["name"] for lv in volumes] == list(needs)
+    used = sum(lv["extents"] for lv in volumes)
+    # Every extent is shared out when a dynamic LV can take it; otherwise it stays free.
+    if any(need.kind == "dynamic" for need in needs.values()):
+        assert used == group["extents"]
+    assert used <= group["extents"]
+    for lv in volumes:
+        need = needs[lv["name"]]
+        if need.kind == "fixed":
+            assert lv["size_bytes"] == -(-need.original_bytes // group["extent_bytes"]) * \
+                group["extent_bytes"]
+        else:
+            assert lv["size_bytes"] >= need.min_bytes
