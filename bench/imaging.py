@@ -130,8 +130,18 @@ def raw_pipelines(source: Path, target: Path, work: Path) -> tuple[float, float]
     return up, down
 
 
-def start_server(work: Path) -> tuple[str, str, object]:
-    """Serve a fresh Castor app with waitress on loopback; return (url, token, server)."""
+def unprotect(app) -> None:
+    """Let the benchmark upload over its own image again."""
+    from app.extensions import db
+    from app.models import Image
+
+    with app.app_context():
+        db.session.scalar(db.select(Image).filter_by(name="bench")).protected = False
+        db.session.commit()
+
+
+def start_server(work: Path) -> tuple[str, str, object, object]:
+    """Serve a fresh Castor app with waitress on loopback; return (url, token, server, app)."""
     from waitress.server import create_server
 
     from app import create_app
@@ -154,7 +164,7 @@ def start_server(work: Path) -> tuple[str, str, object]:
 
     server = create_server(app, host="127.0.0.1", port=0, threads=8, **SERVER_OPTIONS)
     threading.Thread(target=server.run, daemon=True).start()
-    return f"http://127.0.0.1:{server.effective_port}", token, server
+    return f"http://127.0.0.1:{server.effective_port}", token, server, app
 
 
 def main() -> int:
@@ -163,6 +173,8 @@ def main() -> int:
     parser.add_argument("--fs-gib", type=int, default=2)
     parser.add_argument("--data-gib", type=float, default=1.0)
     parser.add_argument("--work", default=None, help="work folder (default: a temp folder)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each measurement; the fastest counts (shared machines)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="castor-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -171,12 +183,21 @@ def main() -> int:
     build_source(source, args.fs_gib, int(args.data_gib * (1 << 30)))
     sh("truncate", "-s", str(source.stat().st_size), str(target))
     sh("sfdisk", "-q", str(target), input=sh("sfdisk", "--dump", str(source)))
-    raw_up, raw_down = raw_pipelines(source, target, work)
-    url, token, server = start_server(work)
+    url, token, server, app = start_server(work)
     client = [sys.executable, "-m", "client.main", "--server", url, "--token", token]
-    ours_up = timed([*client, "upload", "--image", "bench", "--disk", str(source)])
-    ours_down = timed([*client, "deploy", "--image", "bench", "--disk", str(target)])
+    runs: dict[str, list[float]] = {"raw_up": [], "raw_down": [], "up": [], "down": []}
+    for _ in range(args.repeat):
+        raw_up, raw_down = raw_pipelines(source, target, work)
+        runs["raw_up"].append(raw_up)
+        runs["raw_down"].append(raw_down)
+        unprotect(app)
+        runs["up"].append(timed([*client, "upload", "--image", "bench", "--disk", str(source)]))
+        runs["down"].append(timed([*client, "deploy", "--image", "bench", "--disk",
+                                   str(target)]))
     server.close()
+    raw_up, raw_down = min(runs["raw_up"]), min(runs["raw_down"])
+    ours_up, ours_down = min(runs["up"]), min(runs["down"])
+    print("all runs (s):", {k: [round(v, 1) for v in vals] for k, vals in runs.items()})
     stored = sum(p.stat().st_size for p in (work / "storage" / "images" / "bench").rglob("*")
                  if p.is_file())
     print(f"stored image: {stored / MIB:.0f} MiB")

@@ -52,8 +52,8 @@ def write_table(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
                       options.get("custom_partition_script", ""), "priority": 0,
                       "run_when": "partition"}], "partition", env)
         return
-    run(["wipefs", "-a", "-q", disk.path], check=False)
-    run(["sgdisk", "--zap-all", disk.path], check=False)
+    # wipefs erases every signature it knows, both GPT headers and the MBR included.
+    run(["wipefs", "-a", "-q", disk.path])
     if plan.get("restore_original_table"):
         entry = manifest_file(manifest, "table", index)
         if entry is None:

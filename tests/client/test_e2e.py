@@ -300,3 +300,17 @@ def test_file_image_wim_gzip_roundtrip(server):
     assert read_sums(target, 2, "ntfs") == sums[2]
     fsck_clean(target, 1, "ext4")
     fsck_clean(target, 2, "ntfs")
+
+
+def test_schema_only_upload_sends_no_files(server, gpt_source):
+    make_image(server["app"], "only-schema", "block")
+    set_profile(server, "only-schema", upload_schema_only=True)
+    castor(server, "upload", "--image", "only-schema", "--disk", str(gpt_source[0]))
+    assert not (server["storage"] / "images" / "only-schema").exists()
+    with server["app"].app_context():
+        image = db.session.scalar(db.select(Image).filter_by(name="only-schema"))
+        disk = image.schema["disks"][0]
+        assert [p["number"] for p in disk["partitions"]] == [1, 2, 3, 4]
+        assert not image.protected
+        task = db.session.scalars(db.select(Task).filter_by(image_id=image.id)).one()
+        assert task.state == "done"
