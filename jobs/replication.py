@@ -91,6 +91,8 @@ def _replicate_locked(job: Job, image: Image, server: ComServer, lock: RedisLock
     except (SyncError, RemoteError) as exc:
         db.session.rollback()
         record_try(row, "failed", str(exc))
+        for line in getattr(exc, "log", []):
+            job.append_log(line)
         db.session.commit()
         raise JobFailure(f"{server.display_name}: {exc}") from None
     except Exception as exc:

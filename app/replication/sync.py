@@ -15,7 +15,11 @@ Progress = Callable[[int, int], None]
 
 
 class SyncError(Exception):
-    """Replication cannot go on; the message says why."""
+    """Replication cannot go on; the message says why and `log` what was tried."""
+
+    def __init__(self, message: str, log: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.log = log or []
 
 
 @dataclass
@@ -120,7 +124,7 @@ def replicate(peer: Peer, name: str, folder: Path, *, chunk_bytes: int = 16 << 2
         except RemoteError as exc:
             result.log.append(f"attempt {result.attempts}: {exc}")
             if not exc.retryable or result.attempts > retries:
-                raise SyncError(str(exc)) from None
+                raise SyncError(str(exc), result.log) from None
             sleep(min(max_backoff, backoff * 2 ** (result.attempts - 1)))
         finally:
             peer.close()
