@@ -2,8 +2,8 @@
 
 `castor-client --server URL --token T task --disk DEV`; a PXE boot script's kernel arguments
 (`castor_server=... castor_task=...`) stand in for --server and --token. The task's upload or
-deploy runs through the client's own upload/deploy functions (which check the task out); task
-mode then sends its log and runs the profile's task completed action.
+deploy runs through the client's own upload/deploy functions; task mode then sends the log,
+checks the task out and runs the profile's task completed action.
 """
 
 from __future__ import annotations
@@ -122,10 +122,9 @@ class _Collector(logging.Handler):
 
 def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
              poll: float = 5.0, say: Callable[[str], None] = print) -> dict:
-    """Wait for a slot, run the task, send the log, then run the task completed action.
+    """Wait for a slot, run the task, send the log, check out, then the completed action.
 
-    The upload and deploy functions check the task out themselves; task mode checks out only
-    what failed before they ran.
+    The upload and deploy functions leave a web task open: task mode closes it.
     """
     task = answer["task"]
     task_id = task["id"]
@@ -135,29 +134,28 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     collector = _Collector()
     logging.getLogger("castor").addHandler(collector)
     action = profile.get("task_completed_action", "reboot")
-    started = False
     try:
         wait_for_slot(api, task_id, poll=poll, say=say)
         log.info("task %s: %s started on %s", task_id, task["kind"], ", ".join(disks))
-        started = True
         result = run_web_task(api, task, disks)
         log.info("task %s done", task_id)
     except KeyboardInterrupt:
-        if not started:
-            check_out(api, task_id, ok=False, error="interrupted on the client")
+        send_log(api, task_id, "\n".join(collector.lines) + "\ninterrupted on the client\n")
+        check_out(api, task_id, ok=False, error="interrupted on the client")
         raise
     except Exception as exc:
         cancelled = _cancel_requested(api, task_id)
         log.error("task %s %s: %s", task_id, "cancelled" if cancelled else "failed", exc)
-        if not started and not isinstance(exc, TaskCancelled):
-            check_out(api, task_id, ok=False, error=str(exc), cancelled=cancelled)
         send_log(api, task_id, "\n".join(collector.lines) + "\n")
+        if not isinstance(exc, TaskCancelled):  # a task that ended already needs no check-out
+            check_out(api, task_id, ok=False, error=str(exc), cancelled=cancelled)
         # The completed action runs whether the task finished or errored out (or was stopped).
         completed_action(action, dry_run)
         raise
     finally:
         logging.getLogger("castor").removeHandler(collector)
     send_log(api, task_id, "\n".join(collector.lines) + "\n")
+    check_out(api, task_id, ok=True)
     say(f"Task {task_id} done.")
     completed_action(action, dry_run)
     return result
