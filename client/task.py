@@ -132,7 +132,11 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     say(f"Task {task_id}: {task['kind']} of image "
         f"{(task.get('image') or {}).get('name', '?')} ({profile.get('name', 'default')})")
     collector = _Collector()
-    logging.getLogger("castor").addHandler(collector)
+    castor_log = logging.getLogger("castor")
+    level = castor_log.level
+    # The server gets the task's INFO lines even when the console shows less.
+    castor_log.setLevel(min(castor_log.getEffectiveLevel(), logging.INFO))
+    castor_log.addHandler(collector)
     action = profile.get("task_completed_action", "reboot")
     try:
         wait_for_slot(api, task_id, poll=poll, say=say)
@@ -153,7 +157,8 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
         completed_action(action, dry_run)
         raise
     finally:
-        logging.getLogger("castor").removeHandler(collector)
+        castor_log.removeHandler(collector)
+        castor_log.setLevel(level)
     send_log(api, task_id, "\n".join(collector.lines) + "\n")
     check_out(api, task_id, ok=True)
     say(f"Task {task_id} done.")

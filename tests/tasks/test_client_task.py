@@ -154,3 +154,20 @@ def test_unknown_machine_gets_the_on_demand_menu(app, live, tmp_path, api_token)
 
         computer = _db.session.scalar(_db.select(Computer))
         assert computer.mac == "52:54:00:77:77:77" and computer.serial == "BSN-42"
+
+
+def test_a_failing_task_is_checked_out_failed_with_its_log(app, live, tmp_path):
+    from client.run import ClientError
+    from client.task import task_mode
+
+    (task_id, token, mac), = _tasks(app, 1, 0)
+    said: list[str] = []
+    with pytest.raises(ClientError):
+        task_mode(Api(live, token), [str(tmp_path / "no-such-disk.img")],
+                  sys_root=str(make_sysfs(tmp_path / "sys", mac=mac)), dry_run=True,
+                  poll=0.01, say=said.append)
+    with app.app_context():
+        task = _db.session.get(Task, task_id)
+        assert task.state == "failed" and task.error
+        assert f"task {task_id}: deploy started" in task.log
+        assert "failed" in task.log and task.finished_at is not None
