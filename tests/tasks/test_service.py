@@ -196,3 +196,12 @@ def test_boot_files_go_when_any_code_ends_the_task(app, db, image):
     db.session.rollback()
     db.session.commit()
     assert bootfiles.pxelinux_path(tftp, "aa:bb:cc:00:00:0d").exists()
+
+
+def test_a_task_sets_the_image_search_last_used(db, computer, image):
+    from app.images.search import last_used_for
+
+    assert last_used_for([image.id]) == {}
+    create_task("deploy", computer)
+    db.session.commit()
+    assert set(last_used_for([image.id])) == {image.id}
