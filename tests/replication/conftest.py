@@ -63,10 +63,18 @@ class Instance:
 
     def start(self) -> None:
         """Start serving and wait until /healthz answers."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it."""
         env = dict(os.environ, CASTOR_INSTANCE_PATH=str(self.folder / "instance"))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.replication.serve", json.dumps(self.config),
              str(self.port)], cwd=ROOT, env=env)
+
+    def wait_ready(self) -> None:
+        """Wait until /healthz answers."""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -148,7 +156,9 @@ def trio(tmp_path_factory):
     b.add_peer(a, secret_b)
     c.add_peer(a, secret_c)
     for instance in (b, c):
-        instance.start()
+        instance.launch()
+    for instance in (b, c):
+        instance.wait_ready()
     try:
         yield a, b, c, ids
     finally:

@@ -209,3 +209,19 @@ def test_delete_and_rename_propagate(trio):
         assert not target.image_folder("renamed").exists()
         with target.app.app_context():
             assert db.session.scalar(db.select(Image).filter_by(name="renamed")) is None
+
+
+def test_source_manifest_lying_about_a_size_fails_and_target_keeps_its_copy(trio):
+    a, b, _c, ids = trio
+    image_id = make_image(a, "liar", [5000])
+    _replicate(a, image_id, ids["b"])
+    before = (b.image_folder("liar") / "manifest.json").read_bytes()
+    folder = a.image_folder("liar")
+    manifest = storage.read_manifest(folder)
+    (folder / "hd0/part1.ext4.partclone.zst").write_bytes(b"x" * 6000)
+    job_id = _replicate(a, image_id, ids["b"])[0]
+    job = _job(a, job_id)
+    assert job.status == "failed" and "manifest lies" in job.error
+    assert storage.read_manifest(folder) == manifest  # the source is left as it was
+    assert (b.image_folder("liar") / "manifest.json").read_bytes() == before
+    assert storage.verify_folder(b.image_folder("liar")) == []
