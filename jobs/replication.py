@@ -10,7 +10,7 @@ from app import storage
 from app.extensions import db
 from app.jobs import redis_connection
 from app.models import ComServer, Image, Job
-from app.replication import record_try, status_for
+from app.replication import queue_later, record_try, status_for
 from app.replication.identity import local_server_name
 from app.replication.lock import RedisLock, replication_lock_key
 from app.replication.remote import Peer, RemoteError
@@ -52,7 +52,11 @@ def replicate_image(job: Job, image_id: int, server_id: int) -> None:
                      replication_lock_key(config["RQ_QUEUE"], image_id, server_id),
                      config.get("REPLICATION_LOCK_SECONDS", 3600))
     if not lock.acquire():
-        job.message = f"skipped: {image.name} is already being replicated to {server.display_name}"
+        # The running job may be sending an older copy: look again once it is done.
+        delay = config.get("REPLICATION_REQUEUE_SECONDS", 30)
+        queue_later(image_id, server_id, delay)
+        job.message = (f"skipped: {image.name} is already being replicated to "
+                       f"{server.display_name}; queued again in {delay} s")
         job.append_log(job.message)
         return
     try:

@@ -7,9 +7,11 @@ and `propagate_rename(old, new)`; each enqueues one job per target server.
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import timedelta
 
 from app.extensions import db
-from app.jobs import enqueue
+from app.jobs import enqueue, queue
 from app.models import ComServer, Image, Job, ReplicationStatus
 from app.models.base import utcnow
 from app.replication.identity import after_upload, peer_servers, targets_for
@@ -61,6 +63,18 @@ def queue_one(image: Image, server: ComServer) -> Job:
     mark_pending(image, [server])
     db.session.commit()
     return enqueue(REPLICATE_JOB, "replication", "image", image.id, image.id, server.id)
+
+
+def queue_later(image_id: int, server_id: int, seconds: int) -> Job:
+    """Enqueue the replication of one image to one server after a delay (needs the scheduler)."""
+    job_id = uuid.uuid4().hex
+    row = Job(id=job_id, kind="replication", object_type="image", object_id=image_id,
+              message=f"waiting {seconds} s for a running replication to finish")
+    db.session.add(row)
+    db.session.commit()
+    queue().enqueue_in(timedelta(seconds=seconds), REPLICATE_JOB, job_id, image_id, server_id,
+                       job_id=job_id, job_timeout=3600)
+    return row
 
 
 def propagate_delete(image_name: str) -> list[Job]:

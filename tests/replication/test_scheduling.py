@@ -109,6 +109,8 @@ def test_second_job_for_same_pair_is_skipped(app, db, run_jobs):
     _db.session.expire_all()
     job = _db.session.get(Job, job_id)
     assert job.status == "finished" and "already being replicated" in job.message
+    later = _db.session.scalars(_db.select(Job).filter(Job.id != job_id)).all()
+    assert len(later) == 1 and later[0].status == "queued"  # scheduled again
     status = _db.session.scalar(_db.select(ReplicationStatus).filter_by(server_id=b.id))
     assert status.state == "pending"
 
