@@ -111,6 +111,8 @@ def report(storage_path: str | Path, name: str) -> dict:
                 incoming.append({"path": path, "size_bytes": info["size_bytes"],
                                  "sha256": info["sha256"], "complete": False,
                                  "received_bytes": part.stat().st_size})
+        if not any(area.iterdir()):
+            area.rmdir()  # nothing incoming: leave no empty folder behind a look
     return {"image": name, "manifest": manifest, "files": hashed_files(folder),
             "incoming": incoming}
 
