@@ -133,16 +133,18 @@ def search_images(params: SearchParams, rows_only: bool = False) -> SearchResult
 
 
 def preload_categories(images: list[Image]) -> None:
-    """Fill each image's categories from one query, so to_dict() does not query per image."""
+    """Fill each image's categories in a few queries, so to_dict() does not query per image."""
     link = image_categories.c
     ids = [image.id for image in images]
     if not ids:
         return
-    stmt = select(link.image_id, Category).join(Category, Category.id == link.category_id)
-    if len(ids) <= IN_LIST_MAX:
-        stmt = stmt.where(link.image_id.in_(ids))
+    # The global category list is short: load it once and join in Python.
+    categories = {c.id: c for c in db.session.scalars(select(Category))}
     by_image: dict[int, list[Category]] = {}
-    for image_id, category in db.session.execute(stmt):
-        by_image.setdefault(image_id, []).append(category)
+    for start in range(0, len(ids), IN_LIST_MAX):
+        chunk = ids[start:start + IN_LIST_MAX]
+        stmt = select(link.image_id, link.category_id).where(link.image_id.in_(chunk))
+        for image_id, category_id in db.session.execute(stmt):
+            by_image.setdefault(image_id, []).append(categories[category_id])
     for image in images:
         set_committed_value(image, "categories", by_image.get(image.id, []))

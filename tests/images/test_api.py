@@ -167,3 +167,17 @@ def test_openapi_lists_image_paths(client):
     assert {"patch", "delete", "get"} <= set(doc["paths"]["/images/{image_id}"])
     image = doc["components"]["schemas"]["Image"]["properties"]
     assert set(image) == IMAGE_KEYS
+
+
+def test_search_in_chunks_gives_each_image_its_categories(client, api_headers, monkeypatch):
+    import app.images.search as search
+
+    monkeypatch.setattr(search, "IN_LIST_MAX", 1)  # force the chunked and whole-table paths
+    for name in ("lab", "win"):
+        client.post("/api/v1/categories", json={"name": name}, headers=api_headers)
+    _create(client, api_headers, name="a", categories=["lab", "win"])
+    _create(client, api_headers, name="b")
+    _create(client, api_headers, name="c", categories=["win"])
+    images = client.get("/api/v1/images?limit=all", headers=api_headers).json["images"]
+    assert {i["name"]: i["categories"] for i in images} == {
+        "a": ["lab", "win"], "b": [], "c": ["win"]}
