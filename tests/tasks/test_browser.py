@@ -56,12 +56,12 @@ def _set_progress(app, **report) -> None:
 def test_deploy_from_the_ui_with_live_progress(app, live):
     from playwright.sync_api import expect, sync_playwright
 
-    expect.set_options(timeout=15_000)  # polling every 2 s on a busy machine
+    expect.set_options(timeout=30_000)  # polling every 2 s on a busy machine
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.set_default_timeout(15_000)
+            page.set_default_timeout(30_000)
             page.on("dialog", lambda dialog: dialog.accept())
             page.goto(live + "/computers/new")
             page.fill("input[name=username]", "admin")
