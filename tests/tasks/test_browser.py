@@ -97,3 +97,4 @@ def test_deploy_from_the_ui_with_live_progress(app, live):
             expect(page.locator("#task-list")).not_to_have_attribute("hx-trigger", "every 2s")
         finally:
             browser.close()
+            expect.set_options(timeout=None)  # back to Playwright's default for other tests
