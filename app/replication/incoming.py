@@ -135,6 +135,10 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
         declared = {"size_bytes": size, "sha256": sha256}
         if offset == 0:
             part.unlink(missing_ok=True)
+            free = shutil.disk_usage(area).free
+            if size > free:
+                raise ReplicationRefused(507, f"the target's disk is full: {relative} needs "
+                                              f"{size} bytes, {free} are free")
             state["received"].pop(relative, None)
             state["partials"][relative] = declared
             _save_state(area, state)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from app.replication.signing import sign_request
 from tests.conftest import IS_ROOT, make_app
 
 SECRET = "s3cret-shared"
+MIB = 1 << 20
 API = "/api/v1/replication"
 
 
@@ -189,12 +191,12 @@ def test_commit_links_unchanged_files_and_drops_removed_ones(receiver):
 
 @pytest.fixture
 def tiny_store(tmp_path):
-    """A 4 MiB ext4 filesystem mounted on a loop device as storage."""
+    """An 8 MiB ext4 filesystem mounted on a loop device as storage."""
     if not IS_ROOT or subprocess.run(["losetup", "-f"], capture_output=True).returncode:
         pytest.skip("needs root and a free loop device to build a tiny filesystem")
     image = tmp_path / "tiny.ext4"
     with open(image, "wb") as handle:
-        handle.truncate(4 << 20)
+        handle.truncate(8 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
     device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True,
                             capture_output=True, text=True).stdout.strip()
@@ -219,14 +221,33 @@ def test_disk_full_is_refused_and_previous_copy_kept(tmp_path, tiny_store):
     small = secrets.token_bytes(100_000)
     assert put(client, "img", "a.bin", small).status_code == 200
     assert commit(client, "img", [entry("a.bin", small)]).status_code == 200
-    big = os.urandom(6 << 20)
+    big = os.urandom(32 << 20)
     response = put(client, "img", "a.bin", big)
     assert response.status_code == 507 and "disk is full" in response.json["error"]
     folder = storage.image_dir(tiny_store, "img")
     assert storage.verify_folder(folder) == []
     assert (folder / "a.bin").read_bytes() == small
-    # The partial bytes were given back.
-    assert storage.folder_size(tiny_store / "incoming" / "img" / "parts") == 0
+    # The disk fills up half-way through a file: the chunk's bytes are given back.
+    third = secrets.token_bytes(MIB)
+    whole = third * 3
+    sha = hashlib.sha256(whole).hexdigest()
+    assert put(client, "img", "b.bin", third, 0, len(whole), sha).status_code == 200
+    filler = tiny_store / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    filler.unlink()  # frees space, then take all but ~0.5 MiB of it again
+    free = shutil.disk_usage(tiny_store).free
+    filler.write_bytes(b"\0" * max(free - MIB // 2, 0))
+    response = put(client, "img", "b.bin", third, MIB, len(whole), sha)
+    assert response.status_code == 507 and "disk is full" in response.json["error"]
+    part = tiny_store / "incoming" / "img" / "parts" / "b.bin"
+    assert part.stat().st_size == MIB  # back to where the failed chunk started
+    assert (folder / "a.bin").read_bytes() == small
     with app.app_context():
         _db.session.remove()
         _db.engine.dispose()
