@@ -45,6 +45,8 @@ def receiver_argv(stream: dict, interface: str, info: dict) -> list[str]:
     """Return the udp-receiver command line of one stream (its own port pair)."""
     return ["udp-receiver", "--portbase", str(stream["portbase"]), "--interface", interface,
             "--nokbd", "--start-timeout", str(info.get("start_timeout", 600)),
+            # A receiver the sender dropped (too slow to answer) would otherwise wait forever.
+            "--receive-timeout", str(info.get("receive_timeout", 120)),
             *info.get("receiver_args", [])]
 
 

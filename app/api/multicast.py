@@ -154,6 +154,7 @@ def join():
         # The receiver gives up on a stream whose sender never shows (cancelled session).
         "start_timeout": session.max_wait_seconds
         + int(setting("MULTICAST_STREAM_WAIT")) * 4 + 60,
+        "receive_timeout": max(60, int(setting("MULTICAST_STREAM_WAIT")) * 4),
         "plans": plans,
         "profile": profile_options(session.profile),
         "schema": stored_schema(session.image),

@@ -34,7 +34,9 @@ def sender_argv(session: MulticastSession, stream: dict, min_receivers: int,
             "--file", str(stream_file(session, stream)),
             "--portbase", str(stream["portbase"]), "--interface", session.interface,
             "--min-receivers", str(min_receivers), "--max-wait", str(max_wait),
-            "--retries-until-drop", str(session.retries_until_drop), "--nokbd"]
+            "--retries-until-drop", str(session.retries_until_drop), "--nokbd",
+            # Without it udp-sender checks its start condition only every 2 s, per stream.
+            "--rexmit-hello-interval", "200"]
     if stream["index"] > 0:
         # Later streams go to receivers that are already there: give up if none comes back.
         argv += ["--start-timeout", str(int(setting("MULTICAST_STREAM_WAIT")) * 4)]

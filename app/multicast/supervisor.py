@@ -10,6 +10,7 @@ kills what a dead owner left behind.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -169,14 +170,26 @@ def cleanup_orphans(app: Flask) -> int:
     return cleaned
 
 
+def minimal_app(config: dict) -> Flask:
+    """Return an app with only the database bound: the first sender starts seconds sooner."""
+    from app.config import load_config
+
+    instance = os.environ.get("CASTOR_INSTANCE_PATH", str(ROOT / "instance"))
+    app = Flask("castor.multicast", instance_path=str(Path(instance).resolve()))
+    app.config.update(load_config(Path(app.instance_path)))
+    app.config.update(config)
+    db.init_app(app)
+    # Every mapped class, so the relationships between models resolve.
+    importlib.import_module("app.models")
+    return app
+
+
 def main(argv: list[str]) -> int:
     """Entry point of the supervisor process: `python -m app.multicast.supervisor ID CONFIG`."""
-    from app import create_app
     from app.multicast.sender import supervise
 
     session_id, config_file = int(argv[1]), argv[2]
-    config = json.loads(Path(config_file).read_text())
-    app = create_app(config)
+    app = minimal_app(json.loads(Path(config_file).read_text()))
 
     def _stop(_signum, _frame):
         raise Stopped()

@@ -37,6 +37,15 @@ def detach(dev: str) -> None:
     subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
+def detach_loops_under(base: Path) -> None:
+    """Detach loop devices left on files under base (and loops stacked on those)."""
+    loops = json.loads(sh("losetup", "-J") or '{"loopdevices": []}')["loopdevices"]
+    ours = {d["name"] for d in loops if (d.get("back-file") or "").startswith(str(base))}
+    stacked = [d["name"] for d in loops if (d.get("back-file") or "").split(" ")[0] in ours]
+    for dev in [*stacked, *ours]:
+        detach(dev)
+
+
 def partitions(disk_path: str) -> list[dict]:
     """Return sfdisk's view of a disk image's partitions (start/size in sectors)."""
     return json.loads(sh("sfdisk", "--json", disk_path))["partitiontable"]["partitions"]

@@ -72,6 +72,14 @@ class Lan:
             _ip("-n", host, "route", "add", "224.0.0.0/4", "dev", self.iface)
         return self
 
+    def kill_processes(self) -> None:
+        """Kill every process still running inside the host namespaces."""
+        for host in self.hosts:
+            pids = subprocess.run(["ip", "netns", "pids", host], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+
     def destroy(self) -> None:
         """Delete every namespace of this LAN (their links go with them)."""
         for name in [*self.hosts, self.bridge_ns]:
