@@ -17,7 +17,7 @@ from app.api import api_error
 from app.extensions import db
 from app.jobs import redis_connection
 from app.models import ComServer
-from app.replication import incoming, registry, signing
+from app.replication import incoming, registry, signing, swap
 from app.replication.identity import local_server_name
 
 bp = Blueprint("api_replication", __name__, url_prefix="/api/v1/replication")
@@ -124,7 +124,7 @@ def commit(name: str):
     body = _json_body()
     if not isinstance(body, dict):
         return api_error(400, "the body must be a JSON object with a manifest")
-    count = incoming.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []))
+    count = swap.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []))
     registry.record_replicated_image(_storage(), name, body["manifest"],
                                      g.replication_sender.display_name)
     return jsonify({"image": name, "committed": True, "files": count})
@@ -134,7 +134,7 @@ def commit(name: str):
 @signed
 def delete(name: str):
     """Delete an image's folder (and row) because the sender deleted it."""
-    existed = incoming.delete(_storage(), name)
+    existed = swap.delete(_storage(), name)
     registry.forget_replicated_image(name, g.replication_sender.display_name)
     return jsonify({"image": name, "deleted": existed})
 
@@ -145,7 +145,7 @@ def rename(name: str):
     """Rename an image's folder (and row) because the sender renamed it."""
     body = _json_body()
     new_name = body.get("new_name", "") if isinstance(body, dict) else ""
-    existed = incoming.rename(_storage(), name, new_name)
+    existed = swap.rename(_storage(), name, new_name)
     registry.rename_replicated_image(name, new_name, g.replication_sender.display_name)
     return jsonify({"image": new_name, "renamed": existed})
 

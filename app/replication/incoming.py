@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app import storage
-from app.replication.plan import SHA256_RE, entry_problems, manifest_problems
+from app.replication.plan import SHA256_RE, entry_problems
 
 BLOCK = 1 << 20
 
@@ -58,7 +58,8 @@ def image_lock(storage_path: str | Path, name: str) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _load_state(area: Path) -> dict:
+def load_state(area: Path) -> dict:
+    """Read what an incoming area declared and received (empty when new)."""
     path = area / "state.json"
     state = json.loads(path.read_text()) if path.exists() else {}
     state.setdefault("received", {})
@@ -66,11 +67,12 @@ def _load_state(area: Path) -> dict:
     return state
 
 
-def _save_state(area: Path, state: dict) -> None:
+def save_state(area: Path, state: dict) -> None:
     storage.write_json_atomic(area / "state.json", state)
 
 
-def _safe(base: Path, relative: str) -> Path:
+def safe_path(base: Path, relative: str) -> Path:
+    """Join a path under base or refuse the request with 400."""
     try:
         return storage.safe_join(base, relative)
     except storage.StorageError as exc:
@@ -98,7 +100,7 @@ def report(storage_path: str | Path, name: str) -> dict:
     except ValueError:
         manifest = None  # an unreadable manifest is as good as none: resend everything
     with image_lock(storage_path, name) as area:
-        state = _load_state(area)
+        state = load_state(area)
         incoming = []
         for path, info in state["received"].items():
             file = area / "tree" / path
@@ -129,9 +131,9 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
             400, f"{relative}: bytes {offset}..{offset + length} go past the declared size {size}"
         )
     with image_lock(storage_path, name) as area:
-        part = _safe(area / "parts", relative)
-        final = _safe(area / "tree", relative)
-        state = _load_state(area)
+        part = safe_path(area / "parts", relative)
+        final = safe_path(area / "tree", relative)
+        state = load_state(area)
         declared = {"size_bytes": size, "sha256": sha256}
         if offset == 0:
             part.unlink(missing_ok=True)
@@ -141,7 +143,7 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
                                               f"{size} bytes, {free} are free")
             state["received"].pop(relative, None)
             state["partials"][relative] = declared
-            _save_state(area, state)
+            save_state(area, state)
         else:
             have = part.stat().st_size if part.is_file() else 0
             if state["partials"].get(relative) != declared or have != offset:
@@ -164,7 +166,7 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
         if actual != sha256:
             part.unlink()
             state["partials"].pop(relative, None)
-            _save_state(area, state)
+            save_state(area, state)
             raise ReplicationRefused(
                 422, f"{relative}: SHA-256 mismatch on receipt (got {actual}); file discarded"
             )
@@ -172,7 +174,7 @@ def receive_chunk(storage_path: str | Path, name: str, relative: str, offset: in
         os.replace(part, final)
         state["partials"].pop(relative, None)
         state["received"][relative] = {**declared, "mtime_ns": final.stat().st_mtime_ns}
-        _save_state(area, state)
+        save_state(area, state)
         return {"path": relative, "received_bytes": size, "complete": True}
 
 
@@ -220,105 +222,6 @@ def _truncate(part: Path, offset: int) -> None:
     elif part.exists():
         with open(part, "r+b") as handle:
             handle.truncate(offset)
-
-
-def commit(storage_path: str | Path, name: str, manifest: dict,
-           extra_files: list[dict]) -> int:
-    """Assemble the incoming copy, verify every file, write the manifest last, swap it in.
-
-    Files unchanged since the previous complete copy are hard-linked from it. Returns the
-    number of files in the new copy; raises ReplicationRefused (nothing replaced) otherwise.
-    """
-    problems = manifest_problems(manifest)
-    if not isinstance(extra_files, list):
-        problems.append("extra_files is not a list")
-        extra_files = []
-    for entry in extra_files:
-        problems.extend(entry_problems(entry))
-    if problems:
-        raise ReplicationRefused(400, "malformed manifest: " + "; ".join(problems[:10]))
-    entries = manifest["files"] + extra_files
-    paths = [entry["path"] for entry in entries]
-    if len(set(paths)) != len(paths):
-        raise ReplicationRefused(400, "malformed manifest: a path is listed twice")
-    current = storage.image_dir(storage_path, name)
-    with image_lock(storage_path, name) as area:
-        tree = area / "tree"
-        tree.mkdir(exist_ok=True)
-        state = _load_state(area)
-        problems = []
-        for entry in entries:
-            problem = _settle(entry, tree, current, state["received"])
-            if problem:
-                problems.append(problem)
-        if problems:
-            raise ReplicationRefused(409, "incomplete copy, previous copy kept: "
-                                     + "; ".join(problems[:10]), problems=problems)
-        keep = set(paths)
-        for path in sorted(tree.rglob("*"), reverse=True):
-            relative = path.relative_to(tree).as_posix()
-            if path.is_file() and relative not in keep:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        # The manifest goes in last: a copy without it never counts as complete.
-        storage.write_json_atomic(tree / storage.MANIFEST, manifest)
-        storage.replace_image(storage_path, name, tree)
-        shutil.rmtree(area / "parts", ignore_errors=True)
-        (area / "state.json").unlink(missing_ok=True)
-    shutil.rmtree(area, ignore_errors=True)
-    return len(entries)
-
-
-def _settle(entry: dict, tree: Path, current: Path, received: dict) -> str | None:
-    """Make sure one file sits verified in the tree; return a problem or None."""
-    path, size, sha = entry["path"], entry["size_bytes"], entry["sha256"]
-    target = _safe(tree, path)
-    info = received.get(path)
-    if target.is_file() and info and info["mtime_ns"] == target.stat().st_mtime_ns:
-        if info["size_bytes"] != size:
-            return f"{path}: received {info['size_bytes']} bytes, manifest says {size}"
-        if info["sha256"] != sha:
-            return f"{path}: received SHA-256 differs from the manifest's"
-        return None  # verified on receipt and untouched since
-    if target.is_file():
-        target.unlink()
-    previous = _safe(current, path) if current.is_dir() else None
-    if previous is None or not previous.is_file():
-        return f"{path}: missing"
-    if previous.stat().st_size != size:
-        return f"{path}: {previous.stat().st_size} bytes here, manifest says {size}"
-    if storage.sha256_file(previous) != sha:
-        return f"{path}: SHA-256 mismatch"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(previous, target)
-    except OSError:
-        shutil.copy2(previous, target)
-    return None
-
-
-def delete(storage_path: str | Path, name: str) -> bool:
-    """Remove an image's folder and incoming copy; tell whether there was a folder."""
-    with image_lock(storage_path, name) as area:
-        existed = storage.image_dir(storage_path, name).exists()
-        storage.delete_image(storage_path, name)
-        shutil.rmtree(area, ignore_errors=True)
-    return existed
-
-
-def rename(storage_path: str | Path, old: str, new: str) -> bool:
-    """Rename an image's folder; drop the old incoming copy. Tell whether it existed."""
-    if not storage.valid_name(new):
-        raise ReplicationRefused(400, f"invalid image name: {new!r}")
-    with image_lock(storage_path, old) as area:
-        existed = storage.image_dir(storage_path, old).exists()
-        try:
-            storage.rename_image(storage_path, old, new)
-        except storage.StorageError as exc:
-            raise ReplicationRefused(409, str(exc)) from None
-        shutil.rmtree(area, ignore_errors=True)
-    return existed
 
 
 def is_sha256(value: str) -> bool:
