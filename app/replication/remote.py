@@ -13,6 +13,7 @@ from app.replication.throttle import TokenBucket
 
 API = "/api/v1/replication"
 SEND_BLOCK = 256 * 1024
+SLOW_ANSWER_SECONDS = 3600
 
 
 class RemoteError(Exception):
@@ -54,8 +55,12 @@ class Peer:
 
     def call(self, method: str, path: str, query: dict | None = None, body: bytes = b"",
              body_sha256: str | None = None,
-             on_sent: Callable[[int], None] | None = None) -> dict:
-        """Send one signed request and return its JSON answer, or raise RemoteError."""
+             on_sent: Callable[[int], None] | None = None,
+             wait: float | None = None) -> dict:
+        """Send one signed request and return its JSON answer, or raise RemoteError.
+
+        `wait` overrides the socket timeout for calls whose answer takes long to compute.
+        """
         signed_path = API + path + (f"?{urlencode(query)}" if query else "")
         digest = body_sha256 or (hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256)
         headers = sign_request(self.secret, self.sender, method, signed_path, digest)
@@ -67,6 +72,9 @@ class Peer:
             f"?{urlencode(query)}" if query else "")
         try:
             connection = self._connect()
+            if connection.sock is None:
+                connection.connect()
+            connection.sock.settimeout(wait or self.timeout)
             connection.putrequest(method, wire_path, skip_accept_encoding=True)
             for name, value in headers.items():
                 connection.putheader(name, value)
@@ -105,7 +113,8 @@ class Peer:
 
     def report(self, name: str) -> dict:
         """Fetch what the peer holds of an image."""
-        return self.call("GET", f"/images/{name}/manifest")
+        # The peer hashes every file it holds before answering: allow for big images.
+        return self.call("GET", f"/images/{name}/manifest", wait=SLOW_ANSWER_SECONDS)
 
     def put_chunk(self, name: str, path: str, offset: int, size: int, sha256: str,
                   data: bytes, on_sent: Callable[[int], None] | None = None,
@@ -118,7 +127,8 @@ class Peer:
     def commit(self, name: str, manifest: dict, extra_files: list[dict]) -> dict:
         """Ask the peer to verify and swap in its incoming copy."""
         body = json.dumps({"manifest": manifest, "extra_files": extra_files}).encode()
-        return self.call("POST", f"/images/{name}/commit", body=body)
+        return self.call("POST", f"/images/{name}/commit", body=body,
+                         wait=SLOW_ANSWER_SECONDS)
 
     def delete(self, name: str) -> dict:
         """Ask the peer to delete an image."""
