@@ -78,6 +78,34 @@ def run_multicast(lan, app, token: str, base: Path, count: int) -> float:
     return time.monotonic() - started
 
 
+def run_network_only(lan, app, token: str, count: int) -> float:
+    """Send the session to `count` receivers that only hash what they get (no restore)."""
+    name = f"net-{count}-{int(time.time())}"
+    started = time.monotonic()
+    answer = app.test_client().post(
+        "/api/v1/multicast/sessions", headers={"Authorization": f"Bearer {token}"},
+        json={"name": name, "image": "lab", "expected_clients": count, "max_wait_seconds": 30})
+    assert answer.status_code == 201, answer.get_json()
+    streams = answer.get_json()["streams"]
+    with app.app_context():
+        from app.extensions import db
+        from app.models import Image
+        from app.multicast.sessions import image_streams
+
+        expected = [s["sha256"] for s in image_streams(
+            db.session.scalar(db.select(Image).filter_by(name="lab")))]
+    loop = "; ".join(f"udp-receiver --portbase {s['portbase']} --interface lan0 --nokbd "
+                     "2>/dev/null | sha256sum" for s in streams)
+    procs = [subprocess.Popen([*lan.prefix(i + 1), "sh", "-c", loop], stdout=subprocess.PIPE)
+             for i in range(count)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        sums = [line.split()[0] for line in out.decode().splitlines()]
+        if sums != expected:
+            raise SystemExit(f"a receiver got a damaged stream: {sums} != {expected}")
+    return time.monotonic() - started
+
+
 def run_unicast(lan, token: str, base: Path, count: int) -> float:
     """Deploy `count` times one after another over HTTP; return the total seconds."""
     disk = base / "u.img"
@@ -130,14 +158,16 @@ def main() -> None:
         server = start_server(lan, base, app)
         print(f"image: 2 partitions (ext4 + NTFS), {stored / 2**20:.0f} MiB stored (zstd -3); "
               f"{os.cpu_count()} cores, veth bridge in network namespaces")
-        print(f"{'N':>3} {'multicast s':>12} {'vs N=1':>7} {'unicast s':>10} {'uni/multi':>10}")
-        first = None
+        print(f"{'N':>3} {'multicast s':>12} {'vs N=1':>7} {'unicast s':>10} {'uni/multi':>10}"
+              f" {'network-only s':>15} {'vs N=1':>7}")
+        first = first_net = None
         for count in counts:
             multi = run_multicast(lan, app, token, base, count)
             uni = run_unicast(lan, token, base, count)
-            first = first or multi
+            net = run_network_only(lan, app, token, count)
+            first, first_net = first or multi, first_net or net
             print(f"{count:>3} {multi:>12.1f} {multi / first:>6.2f}x {uni:>10.1f} "
-                  f"{uni / multi:>9.2f}x", flush=True)
+                  f"{uni / multi:>9.2f}x {net:>15.1f} {net / first_net:>6.2f}x", flush=True)
     finally:
         kill_leftovers(str(base / "instance"))
         if server is not None:
