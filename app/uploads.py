@@ -42,6 +42,10 @@ STATE = ".upload.json"
 STALE_SECONDS = 6 * 3600
 # waitress options an imaging server needs: its default refuses request bodies over 1 GiB
 # (a partition image is bigger) and reads the socket 8 KiB at a time (slow for uploads).
+# A file may arrive in segments (one request each); the running SHA-256 between them is kept
+# here, and recomputed from the stored part when this process did not see the last segment.
+_DIGESTS: dict[tuple[str, str], tuple[object, int]] = {}
+_DIGEST_LOCK = threading.Lock()
 SERVER_OPTIONS = {"max_request_body_size": 1 << 40, "recv_bytes": 1 << 18}
 FILE_KINDS = ("partclone", "wim", "dd", "table", "gpt-backup", "head")
 
@@ -75,6 +79,9 @@ def _save_state(storage_path: str, state: dict) -> None:
 
 def abort_upload(storage_path: str, upload_id: str) -> bool:
     """Remove a session's staging folder; return whether there was one."""
+    with _DIGEST_LOCK:
+        for key in [k for k in _DIGESTS if k[0] == upload_id]:
+            del _DIGESTS[key]
     folder = _folder(storage_path, upload_id)
     if not folder.exists():
         return False
@@ -142,8 +149,13 @@ def save_schema(storage_path: str, upload_id: str, schema: dict,
 
 def receive_file(storage_path: str, upload_id: str, relative: str,
                  read: Callable[[int], bytes], expected_size: int | None = None,
-                 expected_sha256: str | None = None) -> dict:
-    """Stream a file into staging, hashing while writing; a broken stream aborts the upload."""
+                 expected_sha256: str | None = None, offset: int | None = None,
+                 final: bool = True) -> dict:
+    """Stream a file (or one segment of it) into staging, hashing while writing.
+
+    Segments carry their offset; the last one (`final`) is checked and renamed into place.
+    A broken stream or a segment at the wrong offset aborts the whole upload.
+    """
     state = load_state(storage_path, upload_id)
     folder = _folder(storage_path, upload_id)
     if relative in (SCHEMA, MANIFEST, STATE) or relative.startswith("."):
@@ -154,13 +166,12 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
         raise UploadError(str(exc), 400) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    digest = hashlib.sha256()
-    counter = [0]
+    digest, counter, mode = _resume_digest(storage_path, upload_id, relative, partial, offset)
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, mode) as handle:
             _copy_hashed(read, handle, digest, counter)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fdatasync(handle.fileno())
     except OSError as exc:
         size = counter[0]
         # Client gone or server disk full: this upload can no longer complete.
@@ -168,6 +179,12 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
         status = 507 if getattr(exc, "errno", None) == 28 else 400
         raise UploadError(f"upload of {relative} broke after {size} bytes: {exc}",
                           status) from exc
+    if not final:
+        with _DIGEST_LOCK:
+            _DIGESTS[(upload_id, relative)] = (digest, counter[0])
+        return {"path": relative, "offset": counter[0]}
+    with _DIGEST_LOCK:
+        _DIGESTS.pop((upload_id, relative), None)
     sha = digest.hexdigest()
     size = counter[0]
     if expected_size is not None and size != expected_size:
@@ -180,6 +197,27 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
     state["files"][relative] = {"size_bytes": size, "sha256": sha}
     _save_state(storage_path, state)
     return {"path": relative, "size_bytes": size, "sha256": sha}
+
+
+def _resume_digest(storage_path: str, upload_id: str, relative: str, partial: Path,
+                   offset: int | None) -> tuple[object, list[int], str]:
+    """Return (digest, byte counter, file mode) to continue a file at offset."""
+    if not offset:
+        return hashlib.sha256(), [0], "wb"
+    stored = partial.stat().st_size if partial.exists() else -1
+    if stored != offset:
+        abort_upload(storage_path, upload_id)
+        raise UploadError(f"{relative}: segment at byte {offset}, but {max(stored, 0)} bytes "
+                          "are stored", 409)
+    with _DIGEST_LOCK:
+        saved = _DIGESTS.pop((upload_id, relative), None)
+    if saved is not None and saved[1] == offset:
+        return saved[0], [offset], "ab"
+    digest = hashlib.sha256()
+    with open(partial, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest, [offset], "ab"
 
 
 def _copy_hashed(read: Callable[[int], bytes], handle, digest, counter: list[int]) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import queue
 import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -19,6 +21,7 @@ from client.run import ClientError
 log = logging.getLogger("castor.client")
 
 API_PREFIX = "/api/v1/client"
+SEGMENT_BYTES = 32 << 20
 NETWORK_ERRORS = (OSError, http.client.HTTPException, socket.timeout)
 
 
@@ -136,6 +139,75 @@ class Api:
         if resp.status >= 400:
             raise self._error(resp.status, raw)
         return json.loads(raw) if raw else {}
+
+    def put_bytes(self, path: str, data: bytes, headers: dict | None = None) -> dict:
+        """PUT a body held in memory; network failures are retried (the bytes are kept)."""
+        last: Exception | None = None
+        for attempt in range(self.retries):
+            conn = self._connection()
+            try:
+                conn.request("PUT", self.url(path), body=data, headers=self._headers(
+                    {"Content-Type": "application/octet-stream", **(headers or {})}))
+                resp = conn.getresponse()
+                raw = resp.read()
+            except NETWORK_ERRORS as exc:
+                last = exc
+                log.warning("PUT %s failed (%s), attempt %d/%d", path, exc, attempt + 1,
+                            self.retries)
+                time.sleep(self.retry_delay * (attempt + 1))
+                continue
+            finally:
+                conn.close()
+            if resp.status >= 400:
+                raise self._error(resp.status, raw)
+            return json.loads(raw) if raw else {}
+        raise ClientError(f"upload of {path} failed after {self.retries} attempts: {last}")
+
+    def put_segments(self, path: str, chunks: Iterable[bytes],
+                     segment_bytes: int = SEGMENT_BYTES) -> dict:
+        """Upload a stream as segments of a few MiB, each sent while the next is read.
+
+        A sender thread puts segment k while this thread collects segment k+1 from the
+        stream, so the producing tools never wait for the server to store a segment.
+        Returns the server's answer to the final segment.
+        """
+        outbox: queue.Queue = queue.Queue(maxsize=1)
+        answer: dict = {}
+        errors: list[BaseException] = []
+
+        def sender() -> None:
+            while (item := outbox.get()) is not None:
+                if errors:
+                    continue  # drain: the reader raises the first error
+                offset, data, final = item
+                try:
+                    answer.clear()
+                    answer.update(self.put_bytes(path, data, {
+                        "X-Castor-Offset": str(offset), "X-Castor-Final": "1" if final else "0"}))
+                except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+                    errors.append(exc)
+
+        thread = threading.Thread(target=sender, daemon=True)
+        thread.start()
+        offset, buffer = 0, bytearray()
+        try:
+            for data in chunks:
+                buffer += data
+                if len(buffer) >= segment_bytes:
+                    if errors:
+                        raise errors[0]
+                    outbox.put((offset, bytes(buffer), False))
+                    offset += len(buffer)
+                    buffer = bytearray()
+            if errors:
+                raise errors[0]
+            outbox.put((offset, bytes(buffer), True))
+        finally:
+            outbox.put(None)
+            thread.join()
+        if errors:
+            raise errors[0]
+        return answer
 
     def download(self, path: str, *, offset: int = 0, size: int | None = None,
                  chunk: int = 1 << 20) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from client.api import Api
 from client.compress import compress_stage, suffix
-from client.pipeline import Pipeline, prefetch
+from client.pipeline import Pipeline
 from client.probe import PARTCLONE_FILESYSTEMS
 from client.run import ClientError
 
@@ -112,8 +112,8 @@ def send_capture(api: Api, upload_id: str, spec: CaptureSpec, *,
             stages[0][2] = str(root)
         pipe = stack.enter_context(Pipeline(stages, on_stderr_line=on_stderr_line,
                                             cancel=cancel))
-        answer = api.put_stream(f"/uploads/{upload_id}/files/{spec.path}",
-                                _hashed(prefetch(pipe.chunks()), digest, counter, on_bytes))
+        answer = api.put_segments(f"/uploads/{upload_id}/files/{spec.path}",
+                                  _hashed(pipe.chunks(), digest, counter, on_bytes))
     sha = digest.hexdigest()
     if answer.get("sha256") != sha or answer.get("size_bytes") != counter[0]:
         raise ClientError(f"{spec.path}: the server stored {answer.get('size_bytes')} bytes "

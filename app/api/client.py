@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import ClientDisconnected
 
 from app.api import api_error
 from app.extensions import db
@@ -207,12 +208,32 @@ def upload_schema(upload_id: str):
 @bp.put("/uploads/<upload_id>/files/<path:relative>")
 @client_auth
 def upload_file(upload_id: str, relative: str):
-    """Stream one image file in; the server hashes it while writing."""
+    """Stream one image file (or a segment of it) in; the server hashes it while writing."""
     size = request.headers.get("X-Castor-Size")
+    offset = request.headers.get("X-Castor-Offset")
+    final = request.headers.get("X-Castor-Final", "1") != "0"
+    try:
+        offset_value = int(offset) if offset else None
+        size_value = int(size) if size else None
+    except ValueError:
+        return api_error(400, "X-Castor-Offset and X-Castor-Size are byte counts")
     stored = receive_file(current_app.config["STORAGE_PATH"], upload_id, relative,
-                          request.stream.read, int(size) if size else None,
-                          request.headers.get("X-Castor-Sha256"))
-    return jsonify(stored), 201
+                          _body_reader(), size_value,
+                          request.headers.get("X-Castor-Sha256"), offset_value, final)
+    return jsonify(stored), 201 if final else 200
+
+
+def _body_reader():
+    """A read(n) over the request body that reports a vanished client as an OSError."""
+    stream = request.stream
+
+    def read(size: int) -> bytes:
+        try:
+            return stream.read(size)
+        except ClientDisconnected as exc:
+            raise ConnectionResetError("the client disconnected mid-body") from exc
+
+    return read
 
 
 @bp.post("/uploads/<upload_id>/complete")

@@ -28,6 +28,48 @@ GPT_LAYOUT = [(32, "vfat"), (200, "ext4"), (120, "ntfs"), (16, "swap")]
 MBR_LAYOUT = [(150, "ext4"), (120, "ntfs"), (None, "swap")]
 
 
+class KillSwitch:
+    """WSGI middleware: once armed, calls a hook in the middle of a file upload's body."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.hook = None
+
+    def __call__(self, environ, start_response):
+        hook = self.hook
+        if hook is not None and environ["REQUEST_METHOD"] == "PUT" and "/files/hd0/part2" in (
+                environ["PATH_INFO"]):
+            self.hook = None
+            environ["wsgi.input"] = _FiringInput(environ["wsgi.input"], hook)
+        return self.app(environ, start_response)
+
+
+class _FiringInput:
+    """A request body that fires a hook once 2 MiB of it were read."""
+
+    def __init__(self, inner, hook) -> None:
+        self.inner, self.hook, self.seen = inner, hook, 0
+
+    def _count(self, n: int) -> None:
+        self.seen += n
+        if self.hook is not None and self.seen > 2 * MIB:
+            hook, self.hook = self.hook, None
+            hook()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self._count(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:
+        n = self.inner.readinto(buffer)
+        self._count(n or 0)
+        return n
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.inner.readline(size)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A Castor server on 127.0.0.1 with an admin API token."""
@@ -39,11 +81,12 @@ def server(tmp_path_factory):
         row, token = ApiToken.issue(user, "e2e")
         db.session.add_all([user, row])
         db.session.commit()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    switch = KillSwitch(app)
+    httpd = make_server("127.0.0.1", 0, switch, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield {"app": app, "url": f"http://127.0.0.1:{httpd.server_port}", "token": token,
-           "storage": Path(app.config["STORAGE_PATH"]), "tmp": tmp}
+           "storage": Path(app.config["STORAGE_PATH"]), "tmp": tmp, "switch": switch}
     httpd.shutdown()
     with app.app_context():
         db.session.remove()
@@ -143,19 +186,19 @@ def test_killed_upload_leaves_old_image_deployable(server, block_image, gpt_sour
                                             str(gpt_source[0])), cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        staging = server["storage"] / "staging"
-        deadline = time.monotonic() + 60
-        # Kill it in the middle of the big ext4 partition's stream.
-        while time.monotonic() < deadline:
-            sizes = [p.stat().st_size for p in staging.rglob("*.part")] if staging.exists() else []
-            if any(s > 5 * MIB for s in sizes):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the upload never started streaming")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        killed = threading.Event()
+
+        def kill_client() -> None:
+            # Called by the server while it reads the ext4 partition's stream.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed.set()
+
+        server["switch"].hook = kill_client
+        proc.wait(timeout=120)
+        assert killed.is_set(), "the upload finished before it could be killed"
         detach_all(str(gpt_source[0]))
+        staging = server["storage"] / "staging"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(staging.iterdir()):
             time.sleep(0.1)
@@ -163,6 +206,7 @@ def test_killed_upload_leaves_old_image_deployable(server, block_image, gpt_sour
         assert manifest(server, "blk") == before
         assert verify_folder(server["storage"] / "images" / "blk") == []
     finally:
+        server["switch"].hook = None
         set_protected(server, "blk", True)
 
 

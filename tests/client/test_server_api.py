@@ -194,3 +194,32 @@ def test_openapi_lists_client_paths(app, client, api_headers):
     doc = client.get("/api/v1/openapi.json", headers=api_headers).json
     assert "/client/uploads/{upload_id}/files/{path}" in doc["paths"]
     assert "/client/deploys" in doc["paths"]
+
+
+def test_segmented_file_upload_and_wrong_offset(app, client, api_headers):
+    from app import uploads
+
+    make_image(app)
+    upload_id, _ = _upload(client, api_headers)
+    url = f"{BASE}/uploads/{upload_id}/files/hd0/seg.bin"
+    parts = [os.urandom(70000), os.urandom(50000), os.urandom(1000)]
+    offset = 0
+    for i, part in enumerate(parts):
+        if i == 1:
+            uploads._DIGESTS.clear()  # as if another server process took the first segment
+        final = "1" if i == len(parts) - 1 else "0"
+        r = client.put(url, data=part, headers={**api_headers, "X-Castor-Offset": str(offset),
+                                                "X-Castor-Final": final})
+        offset += len(part)
+        assert r.status_code == (201 if final == "1" else 200), r.json
+    whole = b"".join(parts)
+    assert r.json == {"path": "hd0/seg.bin", "size_bytes": len(whole),
+                      "sha256": hashlib.sha256(whole).hexdigest()}
+    # A segment that does not continue the stored bytes ends the upload.
+    url2 = f"{BASE}/uploads/{upload_id}/files/hd0/other.bin"
+    client.put(url2, data=b"abc", headers={**api_headers, "X-Castor-Offset": "0",
+                                           "X-Castor-Final": "0"})
+    r = client.put(url2, data=b"def", headers={**api_headers, "X-Castor-Offset": "5",
+                                               "X-Castor-Final": "1"})
+    assert r.status_code == 409
+    assert not (Path(app.config["STORAGE_PATH"]) / "staging" / upload_id).exists()
