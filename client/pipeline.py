@@ -38,44 +38,6 @@ def _widen_pipe(stream: IO[bytes]) -> None:
         pass  # a smaller pipe only costs speed
 
 
-def prefetch(chunks: Iterable[bytes], max_bytes: int = 64 << 20) -> Iterator[bytes]:
-    """Read chunks ahead in a thread (up to max_bytes) so the producer never waits on us."""
-    import queue
-
-    slots: queue.Queue = queue.Queue(maxsize=max(2, max_bytes >> 20))
-    done = object()
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for data in chunks:
-                while not stop.is_set():
-                    try:
-                        slots.put(data, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            slots.put(exc)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 class PipelineError(CommandError):
     """One or more stages of a pipeline failed; the message names each with its stderr."""
 
