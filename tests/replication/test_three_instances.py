@@ -225,3 +225,20 @@ def test_source_manifest_lying_about_a_size_fails_and_target_keeps_its_copy(trio
     assert storage.read_manifest(folder) == manifest  # the source is left as it was
     assert (b.image_folder("liar") / "manifest.json").read_bytes() == before
     assert storage.verify_folder(b.image_folder("liar")) == []
+
+
+def test_bandwidth_limit_holds_on_the_wire(trio):
+    a, _b, c, ids = trio
+    image_id = make_image(a, "slow-lane", [3 * MIB // 2], mode="none")
+    a.set_peer(ids["c"], max_bandwidth_kbps=4000)  # 500,000 bytes a second
+    try:
+        started = time.monotonic()
+        _replicate(a, image_id, ids["c"])
+        elapsed = time.monotonic() - started
+    finally:
+        a.set_peer(ids["c"], max_bandwidth_kbps=0)
+    status = _status(a, image_id, ids["c"])
+    assert status.state == "replicated"
+    # 1.5 MiB less the bucket's quarter-second burst cannot go faster than ~2.9 s.
+    assert elapsed >= 2.8
+    assert status.rate_bps <= 525_000
