@@ -241,4 +241,4 @@ def test_bandwidth_limit_holds_on_the_wire(trio):
     assert status.state == "replicated"
     # 1.5 MiB less the bucket's quarter-second burst cannot go faster than ~2.9 s.
     assert elapsed >= 2.8
-    assert status.rate_bps <= 525_000
+    assert status.rate_bps <= 550_000  # the burst lets the average sit a little above
