@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=120,
                         help="random data per partition (MiB)")
     parser.add_argument("--counts", default="1,2,4,8")
+    parser.add_argument("--jumbo", action="store_true",
+                        help="9000-byte MTU and udp-sender --blocksize 8192 (fewer packets)")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     sys.path.insert(0, str(ROOT))
@@ -142,7 +144,7 @@ def main() -> None:
     ib.make_source_disk(base / "source.img", big_mib=args.big_mib)
     schema = ib.capture_image(base / "source.img", base / "storage" / "images" / "lab", "lab")
     stored = sum(f.stat().st_size for f in (base / "storage/images/lab/hd0").iterdir())
-    lan = make_lan(max(counts) + 1)
+    lan = make_lan(max(counts) + 1, 9000 if args.jumbo else 1500)
     server = None
     try:
         app = make_app(base, MULTICAST_COMMAND_PREFIX=lan.prefix(0), MULTICAST_INTERFACE="lan0",
@@ -152,6 +154,8 @@ def main() -> None:
             user.set_password("bench password")
             image = Image(name="lab", schema_json=json.dumps(schema))
             image.profiles.append(default_profile_for("block", "linux"))
+            if args.jumbo:
+                image.profiles[0].multicast_sender_args = "--blocksize 8192"
             row, token = ApiToken.issue(user, "bench")
             db.session.add_all([user, image, row])
             db.session.commit()

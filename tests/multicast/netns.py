@@ -47,8 +47,8 @@ class Lan:
         """Return the argv prefix that runs a command inside host `index`."""
         return ["ip", "netns", "exec", self.hosts[index]]
 
-    def create(self, count: int) -> Lan:
-        """Create the bridge namespace and `count` host namespaces."""
+    def create(self, count: int, mtu: int = 1500) -> Lan:
+        """Create the bridge namespace and `count` host namespaces (links of the given MTU)."""
         _ip("netns", "add", self.bridge_ns)
         _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
@@ -62,6 +62,8 @@ class Lan:
             _ip("-n", self.bridge_ns, "link", "add", outer, "type", "veth", "peer", "name",
                 self.iface)
             _ip("-n", self.bridge_ns, "link", "set", self.iface, "netns", host)
+            _ip("-n", self.bridge_ns, "link", "set", outer, "mtu", str(mtu))
+            _ip("-n", host, "link", "set", self.iface, "mtu", str(mtu))
             _ip("-n", self.bridge_ns, "link", "set", outer, "master", "br0")
             _ip("-n", self.bridge_ns, "link", "set", outer, "up")
             _ip("-n", host, "link", "set", "lo", "up")
@@ -87,6 +89,6 @@ class Lan:
         self.hosts.clear()
 
 
-def make_lan(count: int) -> Lan:
+def make_lan(count: int, mtu: int = 1500) -> Lan:
     """Create a LAN of `count` hosts with a unique tag."""
-    return Lan(tag=f"cm{uuid.uuid4().hex[:5]}").create(count)
+    return Lan(tag=f"cm{uuid.uuid4().hex[:5]}").create(count, mtu)
