@@ -249,11 +249,13 @@ class Api:
             finally:
                 conn.close()
 
-    def checkout(self, task_id: int | None, ok: bool, error: str = "") -> None:
+    def checkout(self, task_id: int | None, ok: bool, error: str = "",
+                 cancelled: bool = False) -> None:
         """Tell the server a task ended (best effort: a failure is only logged)."""
         if task_id is None:
             return
         try:
-            self.post("/checkout", {"task_id": task_id, "ok": ok, "error": error[:4000]})
+            self.post("/checkout", {"task_id": task_id, "ok": ok, "error": error[:4000],
+                                    "cancelled": cancelled})
         except ClientError as exc:
             log.warning("checkout failed: %s", exc)

@@ -167,7 +167,8 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
         except BaseException as exc:
             log.error("deploy failed: %s", exc)
             send_log(api, own_id, collector)
-            api.checkout(own_id, False, str(exc) or type(exc).__name__)
+            api.checkout(own_id, False, str(exc) or type(exc).__name__,
+                         progress.cancelled.is_set())
             raise
         send_log(api, own_id, collector)
         api.checkout(own_id, True)

@@ -184,14 +184,16 @@ def upload_image(api: Api, image: str, profile: str | int | None, disks: list[st
         except ClientError as abort_exc:
             log.warning("could not abort upload %s: %s", upload_id, abort_exc)
         log.error("upload failed: %s", exc)
-        _close_task(api, task_id if own_task else None, collector, False, exc)
+        _close_task(api, task_id if own_task else None, collector, False, exc,
+                    progress.cancelled.is_set())
         raise
     _close_task(api, task_id if own_task else None, collector, True)
     return {**answer, "task_id": task_id}
 
 
 def _close_task(api: Api, task_id: int | None, collector: LogCollector, ok: bool,
-                exc: BaseException | None = None) -> None:
+                exc: BaseException | None = None, cancelled: bool = False) -> None:
     """Send the log and check the on-demand task out (task_id None: only stop collecting)."""
     send_log(api, task_id, collector)
-    api.checkout(task_id, ok, "" if exc is None else (str(exc) or type(exc).__name__))
+    api.checkout(task_id, ok, "" if exc is None else (str(exc) or type(exc).__name__),
+                 cancelled)
