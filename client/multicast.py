@@ -13,6 +13,7 @@ import argparse
 import logging
 import re
 import socket
+import threading
 import uuid
 from contextlib import ExitStack
 
@@ -141,6 +142,8 @@ def deploy_multicast(api: Api, session: str, disks: list[str], *, interface: str
         options = {**info.get("profile", {}),
                    **({"computer_name": computer} if computer else {})}
         source = http_source(api, info["session"]["image"])  # table and head: small files
+        stop = threading.Event()
+        threading.Thread(target=_poll_session, args=(progress, stop), daemon=True).start()
         try:
             envs = {}
             for plan in info["plans"]:
@@ -161,14 +164,24 @@ def deploy_multicast(api: Api, session: str, disks: list[str], *, interface: str
                 finish_disk(disk, plan, info["schema"], options, api=api,
                             env=envs[plan["disk_index"]])
         except BaseException as exc:
+            stop.set()
             try:
                 api.post(f"{CLIENTS}/{member_id}/failed",
                          {"error": str(exc) or type(exc).__name__})
             except ClientError as report_error:
                 log.warning("could not report the failure: %s", report_error)
             raise
+        stop.set()
         api.post(f"{CLIENTS}/{member_id}/done", {})
     return info
+
+
+def _poll_session(progress: Progress, stop: threading.Event) -> None:
+    """Report every few seconds even when no byte flows, so a dead session stops us."""
+    while not stop.wait(2.0):
+        progress.report()
+        if progress.cancelled.is_set():
+            return
 
 
 def _multicast_args(parser: argparse.ArgumentParser) -> None:

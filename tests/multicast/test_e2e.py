@@ -271,3 +271,18 @@ def _alive(pid: int | None) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_partition_timeout_fails_the_session_and_stops_the_client(lab):
+    """A stream over its time limit is killed, the session fails and the client gives up."""
+    session = create(lab, name="class-e", profile="slow", expected_clients=1,
+                     partition_timeout_seconds=2)
+    proc = start_client(lab, 1, "class-e", blank_disk(lab, "e0.img", 500))
+    started = time.monotonic()
+    [(code, output)] = finish_clients([proc], timeout=60)
+    assert code == 1, output
+    assert time.monotonic() - started < 40
+    final = session_state(lab, session["id"])
+    assert final["state"] == "failed" and "timed out after 2 s" in final["error"], final
+    assert final["clients"][0]["state"] == "failed"
+    assert not udp_processes(str(lab["base"]), "--portbase")
