@@ -124,3 +124,24 @@ def test_finish_records_history_on_image_and_computers(db, app):
     assert {c["client_id"]: c["state"] for c in image_row.data["clients"]} == {
         "id1": "done", "anon": "joined"}
     assert not session.live and session.finished_at is not None
+
+
+@pytest.mark.postgres
+def test_port_pairs_on_postgresql(pg_app):
+    """Allocation, a double booking refused by the primary key, and release on PostgreSQL."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db
+
+    with pg_app.app_context():
+        image = db.session.get(Image, stored_image(pg_app))
+        session = create_session("pg", image, expected_clients=1)
+        db.session.commit()
+        assert [s["portbase"] for s in session.streams] == [9000, 9002]
+        db.session.add(MulticastPort(portbase=9000, session_id=session.id))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+        finish_session(db.session.get(MulticastSession, session.id), "cancelled")
+        db.session.commit()
+        assert db.session.scalar(db.select(db.func.count(MulticastPort.portbase))) == 0
