@@ -174,7 +174,11 @@ def run(host: str, port: int, threads: int) -> None:
     worker_proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=os.environ)
     click.echo(f"Castor on http://{host}:{port}/ (Ctrl-C stops)")
     try:
-        serve(app, host=host, port=port, threads=threads)
+        from app.uploads import SERVER_OPTIONS
+
+        # Waitress's defaults refuse bodies over 1 GiB; partition uploads are larger.
+        options = {**SERVER_OPTIONS, "threads": threads}
+        serve(app, host=host, port=port, **options)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a27103caa0a0
+Revision ID: 040a0f54fb3b
 Revises: 
-Create Date: 2026-11-25 21:48:44.535042
+Create Date: 2026-11-26 00:45:31.016301
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a27103caa0a0'
+revision = '040a0f54fb3b'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -74,6 +74,7 @@ def upgrade():
     )
     with op.batch_alter_table('history', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_history_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_history_object', ['object_type', 'object_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_history_object_id'), ['object_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_history_object_type'), ['object_type'], unique=False)
 
@@ -230,6 +231,7 @@ def upgrade():
     sa.Column('rate_bps', sa.Integer(), nullable=False),
     sa.Column('bytes_sent', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('upload_id', sa.String(length=64), nullable=False),
     sa.Column('last_try_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['image_id'], ['image.id'], ondelete='CASCADE'),
@@ -243,6 +245,10 @@ def upgrade():
     sa.Column('mac', sa.String(length=17), nullable=False),
     sa.Column('client_id', sa.String(length=128), nullable=False),
     sa.Column('model', sa.String(length=128), nullable=False),
+    sa.Column('serial', sa.String(length=128), nullable=False),
+    sa.Column('system_uuid', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('last_checkin_at', sa.DateTime(), nullable=True),
     sa.Column('image_id', sa.Integer(), nullable=True),
     sa.Column('profile_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -254,6 +260,39 @@ def upgrade():
     with op.batch_alter_table('computer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_computer_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_computer_mac'), ['mac'], unique=False)
+
+    op.create_table('multicast_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('image_id', sa.Integer(), nullable=True),
+    sa.Column('profile_id', sa.Integer(), nullable=True),
+    sa.Column('com_server_id', sa.Integer(), nullable=True),
+    sa.Column('group_id', sa.Integer(), nullable=True),
+    sa.Column('expected_clients', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('interface', sa.String(length=32), nullable=False),
+    sa.Column('max_wait_seconds', sa.Integer(), nullable=False),
+    sa.Column('partition_timeout_seconds', sa.Integer(), nullable=False),
+    sa.Column('retries_until_drop', sa.Integer(), nullable=False),
+    sa.Column('streams_json', sa.Text(), nullable=False),
+    sa.Column('current_stream', sa.Integer(), nullable=False),
+    sa.Column('supervisor_pid', sa.Integer(), nullable=True),
+    sa.Column('sender_pid', sa.Integer(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('log', sa.Text(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['com_server_id'], ['com_server.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['group_id'], ['computer_group.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['image_id'], ['image.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['profile_id'], ['image_profile.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
+    )
+    with op.batch_alter_table('multicast_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_multicast_session_state'), ['state'], unique=False)
 
     op.create_table('profile_file_copy',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -291,6 +330,33 @@ def upgrade():
     sa.ForeignKeyConstraint(['group_id'], ['computer_group.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('group_id', 'computer_id')
     )
+    op.create_table('multicast_client',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('computer_id', sa.Integer(), nullable=True),
+    sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('progress_json', sa.Text(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('joined_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['computer_id'], ['computer.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['session_id'], ['multicast_session.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('multicast_client', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_multicast_client_session_id'), ['session_id'], unique=False)
+
+    op.create_table('multicast_port',
+    sa.Column('portbase', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['session_id'], ['multicast_session.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('portbase')
+    )
+    with op.batch_alter_table('multicast_port', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_multicast_port_session_id'), ['session_id'], unique=False)
+
     op.create_table('task',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -303,6 +369,10 @@ def upgrade():
     sa.Column('log', sa.Text(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('boot_token', sa.String(length=64), nullable=False),
+    sa.Column('on_demand', sa.Boolean(), nullable=False),
+    sa.Column('queued_at', sa.DateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
@@ -323,10 +393,22 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_task_token_hash'))
 
     op.drop_table('task')
+    with op.batch_alter_table('multicast_port', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_multicast_port_session_id'))
+
+    op.drop_table('multicast_port')
+    with op.batch_alter_table('multicast_client', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_multicast_client_session_id'))
+
+    op.drop_table('multicast_client')
     op.drop_table('computer_group_member')
     op.drop_table('profile_sysprep')
     op.drop_table('profile_script')
     op.drop_table('profile_file_copy')
+    with op.batch_alter_table('multicast_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_multicast_session_state'))
+
+    op.drop_table('multicast_session')
     with op.batch_alter_table('computer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_computer_mac'))
         batch_op.drop_index(batch_op.f('ix_computer_client_id'))
@@ -349,6 +431,7 @@ def downgrade():
     with op.batch_alter_table('history', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_history_object_type'))
         batch_op.drop_index(batch_op.f('ix_history_object_id'))
+        batch_op.drop_index('ix_history_object')
         batch_op.drop_index(batch_op.f('ix_history_created_at'))
 
     op.drop_table('history')
