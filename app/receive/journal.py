@@ -27,15 +27,21 @@ from app.storage import MANIFEST, image_dir, images_root, staging_root, write_js
 
 log = logging.getLogger("castor.receive")
 
-FAULT_ENV = "CASTOR_FAULT_STEP"
+FAULT_ENV = "CASTOR_FAULT_FILE"
 STEPS = ("journal-written", "old-moved-aside", "new-moved-in", "old-removed", "finished")
 Finisher = Callable[[str, dict], None]
 
 
 def checkpoint(step: str) -> None:
-    """Fault injection for tests: die here (SIGKILL) when CASTOR_FAULT_STEP names this step."""
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Fault injection for tests: die here (SIGKILL) once, when the file named by
+    CASTOR_FAULT_FILE holds this step's name (the file is removed first)."""
+    flag = os.environ.get(FAULT_ENV)
+    if flag and os.path.isfile(flag):
+        with open(flag) as handle:
+            wanted = handle.read().strip()
+        if wanted == step:
+            os.unlink(flag)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def journal_dir(storage_path: str | Path) -> Path:
