@@ -56,3 +56,23 @@ def test_login_create_search_and_delete(images, page):
     expect(page.locator(".flash-error")).to_contain_text(
         "Skipped protected image(s): gold-master.")
     expect(page.locator("#results")).to_contain_text("Showing 1 of 1 image.")
+
+
+def test_image_type_follows_the_environment(live, page):
+    login(page, live.url + "/images/new")
+    environment, image_type = page.locator("select[name=environment]"), page.locator(
+        "select[name=image_type]")
+    environment.select_option("linux")
+    expect(image_type).to_have_value("block")
+    expect(image_type.locator("option[value=both]")).to_be_disabled()
+    environment.select_option("winpe")
+    expect(image_type).to_have_value("file")
+    expect(image_type.locator("option[value=both]")).to_be_enabled()
+    image_type.select_option("both")
+    environment.select_option("linux")
+    expect(image_type).to_have_value("block")
+
+    page.fill("input[name=name]", "readable")
+    page.click("text=Add Image")
+    expect(page.locator("[data-field=environment]")).to_have_text("Linux")
+    expect(page.locator("[data-field=image_type]")).to_have_text("Block")

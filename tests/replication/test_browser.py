@@ -53,3 +53,22 @@ def test_replication_tab_shows_live_status(live, replicating, page):
     expect(row).to_contain_text("Replicated")
     # The last answer stopped the polling: the element lost its trigger.
     expect(page.locator("#replication-status")).not_to_have_attribute("hx-trigger", "every 1s")
+
+
+def test_selective_with_no_server_is_refused_and_replicate_now_needs_an_upload(live, page):
+    with live.seed() as session:
+        session.add(ComServer(display_name="castor-c", url="http://127.0.0.1:9",
+                              shared_secret="y" * 20))
+        image = Image(name="never-uploaded")
+        session.add(image)
+        session.flush()
+        image_id = image.id
+    login(page, f"{live.url}/images/{image_id}/replication")
+    expect(page.locator("text=Replicate Now")).to_have_count(0)
+    expect(page.locator("[data-field=replicate-now]")).to_contain_text("Nothing uploaded yet")
+
+    page.select_option("select[name=mode]", "selective")
+    page.click("text=Update Image")
+    expect(page.locator(".error")).to_contain_text("at least one server")
+    with live.app.app_context():
+        assert _db.session.get(Image, image_id).replication_mode == "global"
