@@ -262,3 +262,17 @@ def test_schema_only_upload_sends_no_files(server, gpt_source):
         assert not image.protected
         task = db.session.scalars(db.select(Task).filter_by(image_id=image.id)).one()
         assert task.state == "done"
+
+
+def test_on_demand_upload_of_a_new_name_creates_the_image(server):
+    source = server["tmp"] / "new-name.img"
+    make_disk(source, 160, "mbr", [(100, "ext4")], seed=11)
+    castor(server, "upload", "--image", "brand-new", "--disk", str(source))
+    with server["app"].app_context():
+        image = db.session.scalar(db.select(Image).filter_by(name="brand-new"))
+        assert (image.environment, image.image_type) == ("linux", "block")
+        assert [p.name for p in image.profiles] == ["default"]
+        assert image.last_upload_at is not None and image.size_on_server_bytes > 0
+    assert manifest(server, "brand-new")["files"]
+    listed = castor(server, "images").stdout
+    assert "brand-new\tblock" in listed

@@ -137,8 +137,11 @@ def test_unknown_machine_gets_the_on_demand_menu(app, live, tmp_path, api_token)
     from client.task import task_mode
 
     with app.app_context():
-        add_image("kiosk-image")
-        add_image("hidden").on_demand = False
+        from app.models.base import utcnow
+
+        add_image("kiosk-image").last_upload_at = utcnow()
+        hidden = add_image("hidden")
+        hidden.on_demand, hidden.last_upload_at = False, utcnow()
         _db.session.commit()
     said: list[str] = []
     answers = iter(["1", ""])
