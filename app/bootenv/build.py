@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.bootenv import inputs, modules
+from app.bootenv import cpio, inputs, modules
 
 log = logging.getLogger("castor.bootenv")
 
@@ -101,6 +101,9 @@ def install_client(root: Path) -> None:
     script.write_text("#!/usr/bin/python3\nimport sys\n\nfrom client.main import main\n\n"
                       "sys.exit(main())\n")
     script.chmod(0o755)
+    for name in ("reboot", "poweroff"):  # no service manager: these ask the kernel
+        (root / "usr/sbin" / name).unlink(missing_ok=True)
+        shutil.copy2(inputs.INPUTS / "power", root / "usr/sbin" / name)
     shutil.copy2(inputs.INPUTS / "init", root / "init")
     (root / "init").chmod(0o755)
     chroot(root, ["python3", "-m", "compileall", "-q", "/usr/lib/python3/dist-packages/client"])
@@ -129,19 +132,16 @@ def git_commit() -> str:
 
 def pack(root: Path, initrd: Path, level: int) -> None:
     """Pack the root as a newc cpio compressed with zstd, files in a stable order."""
-    names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-    listing = "\n".join(["."] + names) + "\n"
     with open(initrd, "wb") as out:
-        cpio = subprocess.Popen(["cpio", "-o", "-H", "newc", "--quiet", "--reproducible"],
-                                cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         # The kernel's zstd reader wants the default window (no --long).
-        zstd = subprocess.Popen(["zstd", f"-{level}", "-T0", "-q", "-c"], stdin=cpio.stdout,
-                                stdout=out)
-        cpio.stdout.close()
-        cpio.stdin.write(listing.encode())
-        cpio.stdin.close()
-        if cpio.wait() != 0 or zstd.wait() != 0:
-            raise BuildError("packing the initramfs failed (cpio or zstd)")
+        zstd = subprocess.Popen(["zstd", f"-{level}", "-T0", "-q", "-c"],
+                                stdin=subprocess.PIPE, stdout=out)
+        try:
+            cpio.write_tree(root, zstd.stdin)
+        finally:
+            zstd.stdin.close()
+        if zstd.wait() != 0:
+            raise BuildError("zstd failed while packing the initramfs")
 
 
 def build(output: Path, *, suite: str = inputs.SUITE, mirror: str = inputs.MIRROR,

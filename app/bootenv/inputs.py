@@ -61,19 +61,23 @@ def prune_globs(folder: Path = INPUTS) -> list[str]:
     return list_lines(folder / "prune.txt")
 
 
-def _source_files() -> list[Path]:
-    """Return every file that goes into a build, in a stable order."""
-    files = [p for p in INPUTS.rglob("*") if p.is_file()]
-    files += [p for p in CLIENT.rglob("*.py")]
-    files += [p for p in BUILD_CODE.glob("*.py") if not fnmatch.fnmatch(p.name, "dnsmasq*")]
-    return sorted(f for f in files if "__pycache__" not in f.parts)
+def _source_files() -> list[tuple[str, Path]]:
+    """Return every file that goes into a build with its name in the hash, in a stable order."""
+    found = []
+    for label, base, pattern in (("bootenv", INPUTS, "*"), ("client", CLIENT, "*.py"),
+                                 ("app/bootenv", BUILD_CODE, "*.py")):
+        for path in base.rglob(pattern):
+            if path.is_file() and "__pycache__" not in path.parts and not (
+                    label == "app/bootenv" and fnmatch.fnmatch(path.name, "dnsmasq*")):
+                found.append((f"{label}/{path.relative_to(base)}", path))
+    return sorted(found)
 
 
 def inputs_hash(suite: str = SUITE, mirror: str = MIRROR) -> str:
     """Return a short SHA-256 over the build inputs and the Debian source they are built from."""
     digest = hashlib.sha256(f"{suite}\n{mirror}\n".encode())
-    for path in _source_files():
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+    for name, path in _source_files():
+        digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
