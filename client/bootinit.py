@@ -29,9 +29,18 @@ RB_AUTOBOOT = 0x01234567
 RB_POWER_OFF = 0x4321FEDC
 
 
+def uptime() -> float:
+    """Return the seconds since the kernel started (0 when unknown)."""
+    try:
+        with open("/proc/uptime") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def say(text: str) -> None:
-    """Print a line on the console at once."""
-    print(f"castor: {text}", flush=True)
+    """Print a line on the console at once, stamped with the time since kernel start."""
+    print(f"castor [{uptime():6.1f} s]: {text}", flush=True)
 
 
 def wired_interfaces(sys_root: str | Path = "/sys") -> list[str]:

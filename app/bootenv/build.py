@@ -145,7 +145,7 @@ def pack(root: Path, initrd: Path, level: int) -> None:
 
 
 def build(output: Path, *, suite: str = inputs.SUITE, mirror: str = inputs.MIRROR,
-          cache: Path | None = None, level: int = 19, work: Path | None = None,
+          cache: Path | None = None, level: int = 12, work: Path | None = None,
           say: Callable[[str], None] = log.info) -> dict:
     """Build vmlinuz, initrd.img and castor-env.json into output; return the version record."""
     started = time.monotonic()

@@ -30,7 +30,7 @@ def _boot_files_path() -> str:
               help="Debian mirror (a snapshot.debian.org URL pins every package)")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="keep the debootstrapped root here and reuse it")
-@click.option("--level", default=19, show_default=True, help="zstd level of the initramfs")
+@click.option("--level", default=12, show_default=True, help="zstd level of the initramfs")
 def boot_build(output: Path | None, suite: str, mirror: str, cache: Path | None,
                level: int) -> None:
     """Build vmlinuz and initrd.img (and castor-env.json) from Debian packages."""
