@@ -145,8 +145,8 @@ def disk_facts(disks: list[Disk]) -> list[dict]:
 
 def http_source(api: Api, image: str) -> StreamSource:
     """Stream sources that download image files from the server (with resume)."""
-    return lambda entry: api.download(f"/images/{image}/files/{entry['path']}",
-                                      size=entry.get("size_bytes"))
+    return lambda entry: api.download_verified(f"/images/{image}/files/{entry['path']}",
+                                               entry)
 
 
 def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[str],

@@ -277,7 +277,8 @@ def upload_file(upload_id: str, relative: str):
         return api_error(400, "X-Castor-Offset and X-Castor-Size are byte counts")
     stored = receive_file(current_app.config["STORAGE_PATH"], upload_id, relative,
                           _body_reader(), size_value,
-                          request.headers.get("X-Castor-Sha256"), offset_value, final)
+                          request.headers.get("X-Castor-Sha256"), offset_value, final,
+                          request.content_length)
     return jsonify(stored), 201 if final else 200
 
 
