@@ -139,6 +139,8 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     castor_log.addHandler(collector)
     action = profile.get("task_completed_action", "reboot")
     try:
+        # Chosen inside the task, so a refusal reaches the task's log and the action still runs.
+        disks = disks or choose_disks(api, task, say)
         wait_for_slot(api, task_id, poll=poll, say=say)
         log.info("task %s: %s started on %s", task_id, task["kind"], ", ".join(disks))
         result = run_web_task(api, task, disks)
@@ -164,6 +166,33 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     say(f"Task {task_id} done.")
     completed_action(action, dry_run)
     return result
+
+
+def choose_disks(api: Api, task: dict, say: Callable[[str], None] = print) -> list[str]:
+    """Pick the task's disks automatically (no --disk given); refuse when it is ambiguous."""
+    from client import autodisk
+
+    found = autodisk.local_disks(_cmdline())
+    if task["kind"] == "upload":
+        chosen = autodisk.select_for_upload(found)
+    else:
+        options = (api.get(f"/profiles/{task['profile_id']}/options")
+                   if task.get("profile_id") else {})
+        chosen = autodisk.select_for_deploy(
+            found, autodisk.wants_from_profile(options, task.get("image")))
+    labels = {c.path: c.label() for c in found}
+    say("Disks chosen: " + ", ".join(labels.get(path, path) for path in chosen))
+    log.info("disks chosen automatically: %s", ", ".join(labels.get(p, p) for p in chosen))
+    return chosen
+
+
+def _cmdline(path: str = "/proc/cmdline") -> str:
+    """Return the kernel command line ('' when unreadable)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _cancel_requested(api: Api, task_id: int) -> bool:
@@ -209,8 +238,6 @@ def task_mode(api: Api, disks: list[str], *, sys_root: str = "/sys", dry_run: bo
               poll: float = 5.0, ask: Callable[[str], str] = input,
               say: Callable[[str], None] = print) -> dict | None:
     """The `task` subcommand: identify, check in, then the web task or the on-demand menu."""
-    if not disks:
-        raise ClientError("name the disks to image with --disk")
     identity = identify(sys_root)
     if not identity["mac"]:
         raise ClientError("no network interface with a MAC address was found")
@@ -233,7 +260,8 @@ def server_and_token(server: str | None, token: str | None,
 def _task_args(parser) -> None:
     """Arguments of the `task` subcommand."""
     parser.add_argument("--disk", action="append", dest="disks", default=[], metavar="DEV",
-                        help="block device or raw disk-image file to image (repeatable)")
+                        help="block device or raw disk-image file to image (repeatable; default: "
+                             "automatic selection)")
     parser.add_argument("--dry-run", action="store_true",
                         help="do not reboot or power off when the task ends")
     parser.add_argument("--poll", type=float, default=5.0, help="queue poll interval (s)")

@@ -16,7 +16,10 @@ from app.api.client import (
     profile_payload,
     task_for,
 )
+from app.deploys import captured_schema, plan_image_deploy
 from app.extensions import db
+from app.imaging.errors import PlanError
+from app.imaging.schema import SchemaError
 from app.models import Task, record_history
 from app.models.base import utcnow
 from app.storage import StorageError, image_dir, read_manifest, safe_join
@@ -72,20 +75,12 @@ def download(name: str, relative: str):
     return send_file(path, mimetype="application/octet-stream", conditional=True, etag=False)
 
 
-def plan_for(schema_doc: dict, profile_options: dict, selection: dict | None,
-             disks: list[dict]) -> list[dict]:
-    """Ask the planner for one plan per destination disk (raises its PlanError)."""
-    from app.imaging.planner import plan_deploy
-
-    return plan_deploy(schema_doc, selection, disks, profile_options)
-
-
 @bp.post("/deploys")
 @client_auth
 def create_deploy():
     """Plan a deploy for the client's disks; refuse before anything is written."""
     data = request.get_json(silent=True) or {}
-    image, folder, manifest_doc, error = _deployable(
+    image, _folder, manifest_doc, error = _deployable(
         data.get("image") or (g.task.image_id if g.task else ""))
     if error:
         return error
@@ -95,27 +90,20 @@ def create_deploy():
     disks = data.get("disks") or []
     if not disks:
         return api_error(400, "no destination disks given")
-    schema_doc = json.loads((folder / "schema.json").read_text())
-    options = profile_payload(profile)
-    selection = None
-    if profile.modify_image_schema and profile.deploy_schema:
-        selection = json.loads(profile.deploy_schema)
+    storage = current_app.config["STORAGE_PATH"]
     try:
-        plans = plan_for(schema_doc, options, selection, disks)
-    except ImportError:
-        return api_error(503, "the partition planner is not installed on this server")
-    except Exception as exc:  # PlanError: a refusal the operator must read
-        if type(exc).__name__ in ("PlanError", "SchemaError"):
-            return api_error(422, str(exc))
-        raise
+        plans = plan_image_deploy(image, profile, disks, storage, data.get("efi"))
+    except (PlanError, SchemaError) as exc:  # a refusal the operator must read
+        return api_error(422, str(exc))
     task = task_for("deploy", image, profile)
     record_history("image", image.id, "deploy",
                    {"task_id": task.id, "profile": profile.name, "disks": disks},
                    acting_username())
     db.session.commit()
     return jsonify({"task_id": task.id, "on_demand": task.on_demand,
-                    "image": image.to_dict(), "profile": options,
-                    "manifest": manifest_doc, "schema": schema_doc, "plans": plans})
+                    "image": image.to_dict(), "profile": profile_payload(profile),
+                    "manifest": manifest_doc, "schema": captured_schema(image, storage),
+                    "plans": plans})
 
 
 def _task(data: dict) -> Task | None:
