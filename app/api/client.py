@@ -13,6 +13,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from app.api import api_error
 from app.extensions import db
+from app.images.service import ImageError, image_for_on_demand_upload
 from app.models import Computer, Image, ImageProfile, Task
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES
@@ -125,10 +126,11 @@ def checkin():
 @bp.get("/images")
 @client_auth
 def images():
-    """List enabled images; `on_demand=1` keeps only those available on demand."""
+    """List enabled images; `on_demand=1` keeps the deployable ones available on demand."""
     query = db.select(Image).filter_by(enabled=True).order_by(Image.name)
     if request.args.get("on_demand") == "1":
-        query = query.filter_by(on_demand=True)
+        # Only what can be deployed: a placeholder never uploaded has nothing to restore.
+        query = query.filter_by(on_demand=True).where(Image.last_upload_at.is_not(None))
     return jsonify({"images": [i.to_dict() for i in db.session.scalars(query)]})
 
 
@@ -176,6 +178,13 @@ def create_upload():
     """Open an upload session for an image (404 unknown, 409 protected)."""
     data = request.get_json(silent=True) or {}
     image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
+    if image is None and g.task is None and isinstance(data.get("image"), str):
+        # On demand, a new name creates the image (the seed's usual way to make one).
+        try:
+            image = image_for_on_demand_upload(current_app.config["STORAGE_PATH"],
+                                               data["image"])
+        except ImageError as exc:
+            return api_error(exc.status, exc.message)
     if image is None:
         return api_error(404, f"no image named {data.get('image')}")
     profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
