@@ -32,3 +32,38 @@ document.addEventListener("change", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("select[data-types]").forEach((s) => followEnvironment(s, false));
 });
+
+// A failed htmx request always says so: the server's message (error fragments and pages
+// carry one in .flash-error) or the status, in the page's message area.
+function showError(text) {
+  let box = document.getElementById("flashes");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "flashes";
+    document.querySelector("main").prepend(box);
+  }
+  let line = box.querySelector("[data-request-error]");
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "flash flash-error";
+    line.setAttribute("role", "alert");
+    line.dataset.requestError = "";
+    box.append(line);
+  }
+  line.textContent = text;
+}
+function messageFrom(xhr) {
+  const doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  const found = doc.querySelector(".flash-error, .error-page p");
+  if (found && found.textContent.trim()) return found.textContent.trim();
+  return `The request failed (${xhr.status} ${xhr.statusText || "error"}). Nothing was saved; reload the page and try again.`;
+}
+document.addEventListener("htmx:responseError", (event) => showError(messageFrom(event.detail.xhr)));
+document.addEventListener("htmx:sendError", () => {
+  showError("The server could not be reached: check the network and try again.");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  // A form that went through clears the last failure's message (polls leave it alone).
+  const line = document.querySelector("[data-request-error]");
+  if (line && event.detail.successful && event.detail.elt.tagName === "FORM") line.remove();
+});

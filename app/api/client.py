@@ -24,6 +24,7 @@ from app.api.scope import (
 )
 from app.api.tasks import task_payload
 from app.extensions import db
+from app.images.service import ImageError, image_for_on_demand_upload
 from app.login import LoginRefused, authenticate
 from app.models import ApiToken, Image, ImageProfile, Task
 from app.models.base import utcnow
@@ -174,12 +175,13 @@ def checkin():
 @bp.get("/images")
 @client_auth
 def images():
-    """List enabled images; `on_demand=1` keeps only those available on demand."""
+    """List enabled images; `on_demand=1` keeps the deployable ones available on demand."""
     query = db.select(Image).filter_by(enabled=True).order_by(Image.name)
     if g.task is not None:
         query = query.filter_by(id=g.task.image_id)  # a task token sees its own image only
     if request.args.get("on_demand") == "1":
-        query = query.filter_by(on_demand=True)
+        # Only what can be deployed: a placeholder never uploaded has nothing to restore.
+        query = query.filter_by(on_demand=True).where(Image.last_upload_at.is_not(None))
     return jsonify({"images": [i.to_dict() for i in db.session.scalars(query)]})
 
 
@@ -230,6 +232,13 @@ def create_upload():
     data = _json_object()
     require_kind("upload")
     image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
+    if image is None and g.task is None and isinstance(data.get("image"), str):
+        # On demand, a new name creates the image (the seed's usual way to make one).
+        try:
+            image = image_for_on_demand_upload(current_app.config["STORAGE_PATH"],
+                                               data["image"])
+        except ImageError as exc:
+            return api_error(exc.status, exc.message)
     if image is None:
         return api_error(404, f"no image named {data.get('image')}")
     require_image(image)
