@@ -15,6 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app import create_app
+from app.bootenv.cli import boot_group
 from app.extensions import db
 
 
@@ -25,6 +26,9 @@ def _app():
 @click.group()
 def main() -> None:
     """Castor OS imaging server."""
+
+
+main.add_command(boot_group)
 
 
 @main.group("db")

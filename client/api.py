@@ -43,7 +43,7 @@ class ChunkMismatch(ClientError):
 class Api:
     """A connection to one Castor server, authenticated by an API or task token."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 60.0, retries: int = 3,
+    def __init__(self, server: str, token: str | None, *, timeout: float = 60.0, retries: int = 3,
                  retry_delay: float = 1.0) -> None:
         parsed = urllib.parse.urlsplit(server if "://" in server else f"http://{server}")
         if parsed.scheme not in ("http", "https"):
@@ -69,7 +69,9 @@ class Api:
         return self.base_path + path
 
     def _headers(self, extra: dict | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
+        if self.token:  # none before a boot ticket is traded for a task token
+            headers["Authorization"] = f"Bearer {self.token}"
         headers.update(extra or {})
         return headers
 

@@ -15,6 +15,8 @@ from app import create_app
 from app.extensions import db as _db
 from app.models import ApiToken, User
 
+pytest_plugins = ("tests.browser",)  # the shared Chromium harness: live, page
+
 REDIS_URL = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("CASTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
