@@ -131,7 +131,7 @@ def join():
     try:
         member = join_session(session, str(body.get("client_id", ""))[:128],
                               request.remote_addr or "", str(body.get("computer", "")))
-        plans = plan_for(session.image, session.profile, disks)
+        plans = plan_for(session.image, session.profile, disks, body.get("efi"))
     except LateJoinError as exc:
         db.session.rollback()
         return api_error(409, str(exc), state=session.state)
