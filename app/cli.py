@@ -100,6 +100,42 @@ def tokens_create(name: str, username: str) -> None:
     click.echo(clear)
 
 
+@main.group("images")
+def images_group() -> None:
+    """Stored images."""
+
+
+@images_group.command("verify")
+@click.argument("name", required=False)
+@click.option("--repair", is_flag=True, help="Fetch damaged files from a com server.")
+def images_verify(name: str | None, repair: bool) -> None:
+    """Re-hash an image (or every image) against its manifest; flag or repair damage."""
+    from app.integrity import RepairError, check_image, repair_image
+    from app.models import Image
+
+    app = _app()
+    failed = False
+    with app.app_context():
+        query = db.select(Image).order_by(Image.name)
+        images = list(db.session.scalars(query.filter_by(name=name) if name else query))
+        if name and not images:
+            raise click.ClickException(f"no image named {name!r}")
+        for image in images:
+            problems = check_image(image, username="castor images verify")
+            if problems and repair:
+                try:
+                    source = repair_image(image, "castor images verify")
+                    click.echo(f"{image.name}: repaired from {source}")
+                    continue
+                except RepairError as exc:
+                    click.echo(str(exc))
+            failed = failed or bool(problems)
+            click.echo(f"{image.name}: " + ("DAMAGED: " + "; ".join(problems) if problems
+                                              else "ok"))
+    if failed:
+        raise SystemExit(1)
+
+
 def ensure_admin(app) -> str | None:
     """Create the `admin` account when no user exists; return its new password."""
     from app.models import User
