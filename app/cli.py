@@ -54,9 +54,11 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("username")
-@click.option("--admin", is_flag=True, help="Give the user admin rights.")
+@click.option("--admin", is_flag=True, help="Give the user the admin role (same as --role admin).")
+@click.option("--role", type=click.Choice(["admin", "operator", "readonly"]), default="operator",
+              show_default=True, help="The user's role.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def users_create(username: str, admin: bool, password_stdin: bool) -> None:
+def users_create(username: str, admin: bool, role: str, password_stdin: bool) -> None:
     """Create a user; prints a generated password unless one is given on stdin."""
     from app.models import User
 
@@ -68,7 +70,7 @@ def users_create(username: str, admin: bool, password_stdin: bool) -> None:
                     else secrets.token_urlsafe(12))
         if len(password) < 8:
             raise click.ClickException("the password must have at least 8 characters")
-        user = User(username=username, is_admin=admin)
+        user = User(username=username, role="admin" if admin else role)
         user.set_password(password)
         db.session.add(user)
         db.session.commit()
@@ -84,7 +86,7 @@ def tokens_group() -> None:
 @click.argument("name")
 @click.option("--user", "username", default="admin", show_default=True)
 def tokens_create(name: str, username: str) -> None:
-    """Create an API token and print it once."""
+    """Create an API token of a user (it carries the user's role) and print it once."""
     from app.models import ApiToken, User
 
     app = _app()
