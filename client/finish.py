@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from client.bcd import update_bcd
 from client.devices import Disk
 from client.run import ClientError
 
@@ -181,6 +182,7 @@ def finish_disk(disk: Disk, plan: dict, schema: dict, options: dict, *, api=None
     set_guids(disk, plan, options, schema)
     grow_filesystems(disk, plan, options, schema)
     fix_boot_sectors(disk, plan, options)
+    update_bcd(disk, plan, schema, options)
     customize(disk, plan, options, api, env)
     scripts = options.get("scripts") or []
     if any(s.get("run_when") == "after_file_copy" for s in scripts):
