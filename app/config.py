@@ -51,4 +51,6 @@ def load_config(instance_path: Path) -> dict:
         "BOOT_DEFAULT_KERNEL": _env("BOOT_DEFAULT_KERNEL", "vmlinuz"),
         "BOOT_DEFAULT_IMAGE": _env("BOOT_DEFAULT_IMAGE", "initrd.img"),
         "BOOT_DEFAULT_ARGS": _env("BOOT_DEFAULT_ARGS", ""),
+        "VERIFY_INTERVAL_HOURS": float(_env("VERIFY_INTERVAL_HOURS", "24")),
+        "VERIFY_RATE_MIB_S": float(_env("VERIFY_RATE_MIB_S", "50")),
     }

@@ -2,9 +2,27 @@
 document.addEventListener("click", (event) => {
   // A button with data-confirm asks before it submits (destructive actions).
   const button = event.target.closest("[data-confirm]");
-  if (button && !window.confirm(button.dataset.confirm)) {
+  if (!button) return;
+  const needed = button.dataset.requiresSelection;
+  if (needed && !document.querySelector(`${needed}:checked`)) {
     event.preventDefault();
     event.stopImmediatePropagation();
+    showError("Nothing is selected: tick the images to delete first.");
+    return;
+  }
+  if (!window.confirm(button.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    return;
+  }
+  // Confirmed here: the server skips its own confirmation page (shown without JavaScript).
+  const form = button.form;
+  if (form && !form.querySelector("input[name=confirmed]")) {
+    const flag = document.createElement("input");
+    flag.type = "hidden";
+    flag.name = "confirmed";
+    flag.value = "1";
+    form.append(flag);
   }
 }, true);
 document.addEventListener("change", (event) => {

@@ -37,6 +37,10 @@ def _deployable(name: str):
     require_image(image)
     if not image.enabled:
         return None, None, None, api_error(409, f"image {image.name} is disabled")
+    if image.damaged:
+        return None, None, None, api_error(409, f"image {image.name} is damaged on this server "
+                                                f"({image.damaged[:300]}): repair it or upload "
+                                                "it again before deploying")
     folder = image_dir(current_app.config["STORAGE_PATH"], image.name)
     manifest = read_manifest(folder)
     if manifest is None:

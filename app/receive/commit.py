@@ -46,9 +46,12 @@ def settle(area: Area, entries: list[dict], current: Path | None) -> tuple[list[
             problems.append(f"{path}: the manifest's chunk digests do not match the file")
             continue
         if "chunks" in entry and entry.get("chunk_bytes") != info["chunk_bytes"]:
-            problems.append(f"{path}: chunks of {entry.get('chunk_bytes')} bytes are not "
-                            f"supported here ({info['chunk_bytes']} are)")
-            continue
+            # Chunked differently from how we hashed it on receipt: hash it that way.
+            theirs = hash_file(target, entry["chunk_bytes"]).finish()[1]
+            if theirs != entry["chunks"]:
+                problems.append(f"{path}: the manifest's chunk digests do not match the file")
+                continue
+            info = {**info, "chunk_bytes": entry["chunk_bytes"], "chunks": theirs}
         settled.append({**entry, "chunk_bytes": info["chunk_bytes"], "chunks": info["chunks"]})
     return problems, settled
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from app import storage
+from app.extensions import db
 from app.receive.commit import commit_copy
 from app.receive.journal import swap_lock
 from app.receive.stream import ReceiveError
@@ -63,4 +64,8 @@ def finish_replicated(name: str, record: dict) -> None:
 
     storage_path = current_app.config["STORAGE_PATH"]
     manifest = storage.read_manifest(storage.image_dir(storage_path, name)) or {}
-    registry.record_replicated_image(storage_path, name, manifest, record.get("sender", "?"))
+    image = registry.record_replicated_image(storage_path, name, manifest,
+                                             record.get("sender", "?"))
+    if image.damaged:
+        image.damaged = ""  # a fresh, verified copy replaced the damaged one
+        db.session.commit()

@@ -42,21 +42,22 @@ def test_login_create_search_and_delete(images, page):
     expect(page.locator("#results")).not_to_contain_text("alpha")
     expect(page).to_have_url(f"{base}/images/?q=gold&mode=any&limit=25")
 
-    # Deleting a protected image is refused with a message.
+    # A protected image offers no live delete button, and its row can't be ticked.
     page.click("#results >> text=gold-master")
-    page.click("text=Delete Image")
-    expect(page.locator(".flash-error")).to_contain_text("gold-master is protected")
+    expect(page.locator("text=Delete Image")).to_have_count(0)
+    expect(page.locator("[data-delete-state]")).to_contain_text("Protected")
 
-    # Bulk delete: select all, confirm, protected one skipped and named.
+    # Bulk delete: nothing ticked is refused before any confirm; select all deletes the rest.
     page.goto(base + "/images/")
     expect(page.locator("#results")).to_contain_text("Showing 3 of 3 images.")
+    page.click("text=Delete Selected Images")
+    expect(page.locator(".flash-error")).to_contain_text("Nothing is selected")
+    expect(page.locator("#results")).to_contain_text("Showing 3 of 3 images.")
+    expect(page.locator("input[aria-label='Select gold-master']")).to_be_disabled()
     page.check("[data-select-all]")
     page.click("text=Delete Selected Images")
     expect(page.locator(".flash-success")).to_contain_text("Deleted 2 image(s): alpha, beta.")
-    expect(page.locator(".flash-error")).to_contain_text(
-        "Skipped protected image(s): gold-master.")
     expect(page.locator("#results")).to_contain_text("Showing 1 of 1 image.")
-
 
 def test_image_type_follows_the_environment(live, page):
     login(page, live.url + "/images/new")
