@@ -17,6 +17,7 @@ from app import storage
 from app.extensions import db
 from app.images import rules
 from app.models import Category, Image, default_profile_for, record_history
+from app.roles import require_role
 
 
 class ImageError(Exception):
@@ -127,6 +128,8 @@ def update_image(storage_path: str | Path, image: Image, changes: dict) -> Image
     if renaming and name_taken(new_name, exclude_id=image.id):
         raise ImageError(f"An image named {new_name} already exists.", "name", 409)
 
+    if image.protected and changes.get("protected") is False:
+        require_role("admin", "unprotect an image")
     old_name = image.name
     for key in ("description", "enabled", "protected", "on_demand", "replication_mode"):
         if key in changes:

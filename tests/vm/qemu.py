@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -88,10 +89,15 @@ def qemu_argv(disks: list[Path], firmware: str, console: Path, vars_file: Path |
             "-no-reboot"]
     if accel() == "kvm":
         argv += ["-cpu", "host"]
-    if firmware == "uefi":
+    if firmware == "bios":
+        # SeaBIOS copies text-mode output (boot sectors' "Boot error") to COM1 with this item.
+        sercon = console.with_suffix(".sercon")
+        sercon.write_bytes(struct.pack("<H", 0x3F8))
+        argv += ["-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
+    elif firmware == "uefi":
         argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                  "-drive", f"if=pflash,format=raw,unit=1,file={vars_file}"]
-    elif firmware != "bios":
+    else:
         raise ValueError(f"unknown firmware {firmware!r}")
     for disk in disks:
         argv += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe"]
@@ -140,7 +146,8 @@ def boot_vm(disks: list[Path], firmware: str = "bios", *, console: Path,
 def _wait_marker(proc: subprocess.Popen, console: Path, marker: str, fail_on: tuple[str, ...],
                  deadline: float) -> tuple[str | None, str | None]:
     """Poll the console for the marker line (or a failure) until the VM exits or time is up."""
-    pattern = re.compile(rf"^.*{re.escape(marker)} .*$", re.M)
+    # Only a whole line counts: the console file may end in the middle of the marker line.
+    pattern = re.compile(rf"^.*{re.escape(marker)} [^\n]*\n", re.M)
     while True:
         exited = proc.poll() is not None
         text = console.read_text(errors="replace") if console.exists() else ""

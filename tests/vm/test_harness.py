@@ -53,6 +53,18 @@ def test_vm_runner_waits_for_marker_and_kills(tmp_path):
 
 
 @needs_qemu
+def test_vm_runner_shows_bios_text_output_on_the_console(tmp_path):
+    # A boot sector printing through int 10h, as loaders' own error messages do.
+    text = b"CASTOR-BOOT via=int10\r\n"
+    code = b"".join(b"\xb4\x0e\xb0" + bytes([c]) + b"\xcd\x10" for c in text)
+    code += b"\xfb\xf4\xeb\xfd"  # sti; hlt: SeaBIOS flushes its copy from the timer
+    disk = tmp_path / "sector.img"
+    disk.write_bytes(code + bytes(510 - len(code)) + b"\x55\xaa" + bytes((1 << 20) - 512))
+    run = boot_vm([disk], console=tmp_path / "console.log", timeout=60, wait_exit=0)
+    assert run.fields == {"via": "int10"}
+
+
+@needs_qemu
 def test_vm_runner_stops_early_on_a_failure_line(tmp_path):
     disk = tmp_path / "sector.img"
     disk.write_bytes(serial_boot_sector("Boot error\n"))
