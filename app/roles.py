@@ -46,7 +46,8 @@ POLICY: dict[str, str] = {
     "admin.revoke_sessions": "admin", "admin.set_role": "admin", "admin.password": "read",
     # Images: operators change them; unprotecting (checked in the service) and deleting
     # need an admin.
-    "home": _RO, "images.search": _RO, "images.history": _RO, "images.schema": _RO,
+    "home": _RO, "dashboard.index": _RO, "images.search": _RO, "images.history": _RO,
+    "images.schema": _RO,
     "images.schema_json": _RO, "imaging_progress.images_progress": _RO,
     "images.new": _OP, "images.general": _OP, "images.categories": _OP,
     "images.delete": "admin", "images.bulk_delete": "admin",
