@@ -24,7 +24,13 @@ def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
+def seconds_time(value: datetime | None) -> str:
+    """Format a timestamp to the second, 'YYYY-MM-DD HH:MM:SS' UTC (never microseconds)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
 def register_filters(app: Flask) -> None:
     """Make the filters available to templates."""
     app.jinja_env.filters["bytes"] = human_bytes
     app.jinja_env.filters["time"] = short_time
+    app.jinja_env.filters["seconds"] = seconds_time

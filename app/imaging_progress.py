@@ -27,14 +27,13 @@ def image_tasks(image_id: int) -> tuple[list[Task], list[Task]]:
 
 @bp.get("/images/<int:image_id>/progress", endpoint="images_progress")
 def images_progress(image_id: int):
-    """Show running uploads/deploys of an image; the partial stops polling when idle."""
+    """Show an image's size, last upload and running tasks; the partial polls slowly when idle."""
     image = db.session.get(Image, image_id)
     if image is None:
         abort(404)
     running, finished = image_tasks(image_id)
     context = {"image": image, "running": running, "finished": finished}
     if htmx.is_partial():
-        body = render_template("client/_progress.html", **context)
-        # 286 tells htmx to stop polling once nothing runs any more.
-        return body, (200 if running else htmx.STOP_POLLING)
+        # The partial also refreshes the header's badges (protected, disabled) out of band.
+        return render_template("client/_progress.html", oob=True, **context)
     return render_template("client/progress.html", **context)

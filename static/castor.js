@@ -85,3 +85,26 @@ document.addEventListener("htmx:afterRequest", (event) => {
   const line = document.querySelector("[data-request-error]");
   if (line && event.detail.successful && event.detail.elt.tagName === "FORM") line.remove();
 });
+
+// Forms that react: a switch enables its table, a choice shows its own fields, and the
+// compression level follows the algorithm (its default, and its range shown).
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  document.querySelectorAll("fieldset[data-enabled-by]").forEach((set) => {
+    if (input.matches(set.dataset.enabledBy)) set.disabled = !input.checked;
+  });
+  document.querySelectorAll("[data-shown-by]").forEach((box) => {
+    if (input.matches(box.dataset.shownBy)) box.hidden = input.value !== box.dataset.shownValue;
+  });
+  if (input.matches("select[data-levels]")) {
+    const [low, high, preset] = JSON.parse(input.dataset.levels)[input.value];
+    const level = document.querySelector(input.dataset.levelInput);
+    if (level) {
+      level.min = low;
+      level.max = high;
+      level.value = preset;
+    }
+    const range = input.form && input.form.querySelector("[data-level-range]");
+    if (range) range.textContent = high ? `Level ${low} to ${high}; default ${preset}.` : "No compression: level 0.";
+  }
+});

@@ -103,3 +103,5 @@ def login(page, url: str, username: str = USERNAME, password: str = PASSWORD) ->
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+    # Wait for the signed-in page: the session cookie arrives with it.
+    page.wait_for_url(lambda address: "/login" not in address)

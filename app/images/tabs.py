@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from app.extensions import db
+from app.images import history as image_history
 from app.images import service
 from app.images.forms import ConfirmForm
 from app.images.loaders import image_or_404
@@ -14,7 +15,7 @@ from app.images.schema_view import describe_disk
 from app.images.views import bp
 from app.models import Category, History
 
-HISTORY_PAGE = 200
+HISTORY_PAGE = 50
 
 
 @bp.route("/<int:image_id>/categories", methods=["GET", "POST"])
@@ -65,15 +66,26 @@ def schema_json(image_id: int):
 
 @bp.get("/<int:image_id>/history")
 def history(image_id: int):
-    """List the image's audit events, newest first."""
+    """List the image's audit events newest first, with what changed, by action, paged."""
     image = image_or_404(image_id)
-    rows = db.session.scalars(
-        db.select(History)
-        .where(History.object_type == "image", History.object_id == image.id,
-               # Ids can be reused after a delete: older events belong to the old image.
-               History.created_at >= image.created_at)
-        .order_by(History.created_at.desc(), History.id.desc())
-        .limit(HISTORY_PAGE)
-    ).all()
-    return render_template("images/history.html", image=image, rows=rows,
-                           limit=HISTORY_PAGE, delete_form=ConfirmForm(), active="history")
+    action = request.args.get("action") or ""
+    page = request.args.get("page") or "1"
+    if not page.isdigit() or int(page) < 1:
+        abort(400, description=f"page={page!r}: the page is a positive number.")
+    page_number = int(page)
+    # Ids can be reused after a delete: older events belong to the old image.
+    mine = (History.object_type == "image", History.object_id == image.id,
+            History.created_at >= image.created_at)
+    everything = db.session.scalars(db.select(History).where(*mine)
+                                    .order_by(History.created_at, History.id)).all()
+    diffs = dict(zip([row.id for row in everything],
+                     image_history.with_changes([row.data for row in everything]), strict=True))
+    chosen = [row for row in reversed(everything) if not action or row.action == action]
+    start = (page_number - 1) * HISTORY_PAGE
+    rows = chosen[start:start + HISTORY_PAGE]
+    actions = sorted({row.action for row in everything})
+    return render_template("images/history.html", image=image, rows=rows, diffs=diffs,
+                           limit=HISTORY_PAGE, delete_form=ConfirmForm(), active="history",
+                           actions=actions, action=action, page=page_number,
+                           pages=max(1, -(-len(chosen) // HISTORY_PAGE)),
+                           action_name=image_history.action_name, total=len(chosen))

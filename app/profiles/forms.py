@@ -124,6 +124,11 @@ def form_changes(form: FlaskForm, tab: str) -> dict:
             for field in TAB_FIELDS[tab] if field in form}
 
 
+# Names of the errors that belong to a table rather than one field, as the page titles them.
+LOOSE_LABELS = {"deploy_schema": "Modified deploy schema",
+                "custom_upload_schema": "Custom upload schema"}
+
+
 def attach_errors(form: FlaskForm, error: ProfileError) -> list[str]:
     """Put domain errors on their form fields; return those that belong to no field."""
     loose = []
@@ -131,5 +136,6 @@ def attach_errors(form: FlaskForm, error: ProfileError) -> list[str]:
         if field in form:
             form[field].errors = [*form[field].errors, message]
         else:
-            loose.append(message if field in ("profile",) else f"{field}: {message}")
+            label = LOOSE_LABELS.get(field, field.replace("_", " ").capitalize())
+            loose.append(message if field in ("profile",) else f"{label}: {message}")
     return loose

@@ -125,18 +125,56 @@ def _check_model_match(profile: ImageProfile, match: str, criteria: str) -> str 
         return None
     if not match.strip():
         return "enter a model string, or set the criteria to Disabled"
-    clash = db.session.scalar(
-        # Client model strings vary in case; two profiles differing only by case would clash.
-        db.select(ImageProfile).where(
-            db.func.lower(ImageProfile.model_match) == match.strip().lower(),
-            ImageProfile.model_match_criteria != "disabled",
-            ImageProfile.id != profile.id,
-        )
-    )
-    if clash is not None:
-        image = db.session.get(Image, clash.image_id)
-        return (f"model match {match!r} is already used by profile {clash.name!r} of image "
-                f"{image.name if image else clash.image_id!r}; a model can match one profile")
+    others = db.session.scalars(db.select(ImageProfile).where(
+        ImageProfile.model_match_criteria != "disabled", ImageProfile.id != profile.id))
+    for other in others:
+        if model_rules_overlap(criteria, match.strip(), other.model_match_criteria,
+                               other.model_match.strip()):
+            image = db.session.get(Image, other.image_id)
+            owner = image.name if image else other.image_id
+            if other.model_match.strip().lower() == match.strip().lower():
+                return (f"model match {match!r} is already used by profile {other.name!r} of "
+                        f"image {owner!r}; a model can match one profile")
+            label = CRITERIA_WORDS[other.model_match_criteria]
+            return (f"a computer model could match both this rule and profile {other.name!r} "
+                    f"of image {owner!r} ({label} "
+                    f"{other.model_match!r}); a model can match one profile only")
+    return None
+
+
+CRITERIA_WORDS = {"equals": "equals", "starts_with": "starts with", "ends_with": "ends with",
+                  "contains": "contains", "disabled": "disabled"}
+
+
+def model_rules_overlap(a_kind: str, a: str, b_kind: str, b: str) -> bool:
+    """Tell whether some model string matches both rules (case-insensitive, pure)."""
+    a, b = a.lower(), b.lower()
+    if a_kind == "disabled" or b_kind == "disabled" or not a or not b:
+        return False
+    if b_kind == "equals" and a_kind != "equals":
+        a_kind, a, b_kind, b = b_kind, b, a_kind, a
+    if a_kind == "equals":
+        return {"equals": a == b, "starts_with": a.startswith(b), "ends_with": a.endswith(b),
+                "contains": b in a}[b_kind]
+    if a_kind == b_kind == "starts_with":
+        return a.startswith(b) or b.startswith(a)
+    if a_kind == b_kind == "ends_with":
+        return a.endswith(b) or b.endswith(a)
+    return True  # contains/anything, starts/ends: a string carrying both always exists
+
+
+# Characters that end or break a kernel command line in the generated GRUB, pxelinux and
+# iPXE files (statement separators, comments, braces, quotes, variable expansion).
+KERNEL_ARG_FORBIDDEN = set(";#{}\"'`$&|<>\n")
+
+
+def kernel_args_problem(value: str) -> str | None:
+    """Say why kernel arguments can't go into a boot loader entry, or None when they can."""
+    bad = sorted({ch for ch in value if ch in KERNEL_ARG_FORBIDDEN or ord(ch) < 32})
+    if bad:
+        shown = " ".join(repr(ch) for ch in bad)
+        return (f"kernel arguments are plain words such as quiet or console=ttyS0; {shown} "
+                "would change the boot loader's script")
     return None
 
 
@@ -202,6 +240,11 @@ def _check_rules(profile: ImageProfile, image: Image, cleaned: dict, final: Call
                                      final("model_match_criteria"))
         if problem:
             errors["model_match"] = problem
+    if "kernel_args" in cleaned:
+        cleaned["kernel_args"] = " ".join(cleaned["kernel_args"].split())
+        problem = kernel_args_problem(cleaned["kernel_args"])
+        if problem:
+            errors["kernel_args"] = problem
     if final("partition_method") == "custom_script" and not final("custom_partition_script"):
         errors["custom_partition_script"] = "the Custom Script method needs a script"
     kernels, boot_images = boot_files(boot_folder)

@@ -7,6 +7,7 @@ from flask import current_app, render_template
 from app import htmx
 from app.extensions import db
 from app.models import Image, ImageProfile
+from app.models.profiles import COMPRESSION_LEVELS
 from app.profiles import assignments, domain
 from app.profiles.options import TABS, boot_files, tab_visible
 
@@ -26,6 +27,7 @@ def tab_context(image: Image, profile: ImageProfile, tab: str, form=None) -> dic
             current_app.config["BOOT_FILES_PATH"])
     if tab == "upload":
         context["selection"] = domain.upload_selection(profile, image)
+        context["compression_levels"] = COMPRESSION_LEVELS
     if tab == "deploy":
         context["selection"] = domain.deploy_selection(profile, image)
         context["minimums"] = domain.profile_minimums(profile, image)

@@ -129,6 +129,10 @@ def from_form(schema: dict, form: Mapping, mode: str) -> dict:
     return result
 
 
+# A custom size above this is a typo, not a disk (100 TB; the largest disks sold are ~30 TB).
+MAX_SIZE_MB = 100_000_000
+
+
 def _check_size(label: str, size: object, errors: list[str]) -> float:
     """Validate one custom size; return its percentage (0 when not in %)."""
     if not isinstance(size, dict):
@@ -141,11 +145,21 @@ def _check_size(label: str, size: object, errors: list[str]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         errors.append(f"{label}: custom size must be a number above 0")
         return 0.0
+    if unit in ("MB", "GB") and value * (1000 if unit == "GB" else 1) > MAX_SIZE_MB:
+        errors.append(f"{label}: {value:g} {unit} is larger than any disk (the limit is "
+                      f"{MAX_SIZE_MB // 1_000_000} TB)")
+        return 0.0
     if unit == "%":
         if value > 100:
             errors.append(f"{label}: {value}% is over 100%")
         return float(value)
     return 0.0
+
+
+def _any_volume(disk: dict, flag: str) -> bool:
+    """Tell whether any partition or logical volume of a disk is ticked for `flag`."""
+    return any(p.get(flag) for p in disk.get("partitions", [])) or any(
+        lv.get(flag) for _v, _n, lv in _volumes(disk))
 
 
 def validate(selection: dict, mode: str, partition_method: str = "dynamic") -> list[str]:
@@ -157,6 +171,9 @@ def validate(selection: dict, mode: str, partition_method: str = "dynamic") -> l
         errors.append(f"select at least one disk to {flag}")
     for disk in disks:
         name = disk.get("name") or f"disk {disk.get('index')}"
+        if disk.get(flag) and not _any_volume(disk, flag):
+            errors.append(f"Disk {name} is ticked but none of its partitions is: tick at "
+                          f"least one partition to {flag}, or untick the disk")
         if not disk.get(flag) or mode == "upload":
             continue
         destination = disk.get("destination")
@@ -175,6 +192,10 @@ def validate(selection: dict, mode: str, partition_method: str = "dynamic") -> l
         ):
             errors.append(f"{name}: custom sizes are only used by the Dynamic partition "
                           "method; clear them or choose Dynamic")
+        for label, item in sized:
+            if item.get("fixed") and item.get("custom_size"):
+                errors.append(f"{label}: Fixed keeps the partition's original size, so it "
+                              "can't also have a custom size; clear one of them")
         percent = sum(_check_size(label, p["custom_size"], errors)
                       for label, p in sized[: len(parts)] if p.get("custom_size"))
         if percent > 100:
