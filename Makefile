@@ -4,9 +4,9 @@ PY := $(VENV)/bin/python
 DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
-DEBIAN_TEST := chromium postgresql-client
+DEBIAN_TEST := chromium postgresql-client debootstrap dnsmasq-base ipxe curl qemu-system-x86 ovmf
 
-.PHONY: run test deps test-deps lint clean
+.PHONY: run test deps test-deps lint clean boot-files
 
 run: deps $(VENV)/.installed
 	$(VENV)/bin/castor db upgrade
@@ -40,6 +40,15 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The imaging environment endpoints network-boot into (debootstrap of Debian bookworm; root).
+BOOT_DEBIAN := debootstrap zstd ipxe dnsmasq-base
+boot-files: $(VENV)/.installed
+	@missing=""; for p in $(BOOT_DEBIAN); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	$(VENV)/bin/castor boot build $(BOOT_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
