@@ -6,9 +6,9 @@ import importlib
 import os
 from pathlib import Path
 
-from flask import Flask, redirect, url_for
+from flask import Flask
 
-from app import auth, htmx
+from app import auth, htmx, web_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
 
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each feature is a module (or package) exposing a blueprint named `bp`.
 BLUEPRINTS = (
     "app.auth",
+    "app.dashboard",
     "app.images.views",
     "app.categories",
     "app.profiles.views",
@@ -39,7 +40,8 @@ BLUEPRINTS = (
 )
 
 NAV = (
-    ("Images", "images.search"), ("Modules", "modules.index"), ("Computers", "computers.index"),
+    ("Dashboard", "dashboard.index"), ("Images", "images.search"), ("Modules", "modules.index"),
+    ("Computers", "computers.index"),
     ("Tasks", "tasks.index"), ("Multicast", "multicast.index"), ("Servers", "servers.index"),
     ("Categories", "categories.index"), ("Admin", "admin.index"),
 )
@@ -63,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    web_errors.init_app(app)
 
     for dotted in BLUEPRINTS:
         module = importlib.import_module(dotted)
@@ -86,11 +89,6 @@ def create_app(config: dict | None = None) -> Flask:
             return links
 
         return {"nav_links": nav_links}
-
-    @app.get("/")
-    def home():
-        """Send visitors to the image list."""
-        return redirect(url_for("images.search"))
 
     @app.get("/healthz", endpoint="health")
     def health():

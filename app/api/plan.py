@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
+from app.deploys import image_planner_input
 from app.extensions import db
 from app.imaging.errors import PlanError
-from app.imaging.planner import plan_deploy
 from app.imaging.schema import SchemaError
 from app.models import Image, ImageProfile
 
 bp = Blueprint("api_plan", __name__, url_prefix="/api/v1")
-
-
-def profile_selection(profile: ImageProfile) -> dict | None:
-    """Return the profile's modified deploy schema when it is switched on, else None."""
-    if profile.modify_image_schema and profile.deploy_schema:
-        return json.loads(profile.deploy_schema)
-    return None
-
-
-def plan_options(profile: ImageProfile, image: Image, efi: bool | None = None) -> dict:
-    """Return the planner options of a profile's deploy settings (docs/planning.md)."""
-    return {
-        "partition_method": profile.partition_method,
-        "force_dynamic_exact_match": profile.force_dynamic_exact_match,
-        "randomize_guids": profile.randomize_guids,
-        "dont_expand_volumes": profile.dont_expand_volumes,
-        "custom_partition_script": profile.custom_partition_script,
-        "image_type": image.image_type,
-        "efi": efi,
-    }
 
 
 @bp.post("/images/<int:image_id>/profiles/<int:profile_id>/plan")
@@ -46,8 +24,6 @@ def plan(image_id: int, profile_id: int):
     profile = db.session.get(ImageProfile, profile_id)
     if profile is None or profile.image_id != image.id:
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
-    if not image.schema_json:
-        return api_error(409, f"image {image.name} has no schema yet: upload it first")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("disks"), list):
         return api_error(422, 'the body must be {"disks": [{"size_bytes": N, '
@@ -56,12 +32,13 @@ def plan(image_id: int, profile_id: int):
     if efi is not None and not isinstance(efi, bool):
         return api_error(422, "efi must be true, false or null")
     try:
-        schema = json.loads(image.schema_json)
+        planner = image_planner_input(image, profile, current_app.config["STORAGE_PATH"], efi)
+    except PlanError as exc:
+        return api_error(409, str(exc))
     except ValueError as exc:
         return api_error(409, f"the schema of image {image.name} is not valid JSON: {exc}")
     try:
-        plans = plan_deploy(schema, profile_selection(profile), body["disks"],
-                            plan_options(profile, image, efi))
+        plans = planner.plan(body["disks"])
     except SchemaError as exc:
         return api_error(409, f"the schema of image {image.name} is invalid: {exc}")
     except PlanError as exc:
