@@ -40,13 +40,14 @@ def checkin_seconds(console: str) -> float:
     return float(found.group(1))
 
 
-def add_image_and_computer(app, name: str, mac: str) -> tuple[int, int]:
-    """Add an image whose profile powers off when done, and a computer; return their ids."""
+def add_image_and_computer(app, name: str, mac: str,
+                           action: str = "power_off") -> tuple[int, int]:
+    """Add an image whose profile ends with `action`, and a computer; return their ids."""
     with app.app_context():
         image = Image(name=name, environment="linux", image_type="block")
         profile = default_profile_for("block", "linux")
         profile.kernel_args = "console=ttyS0"
-        profile.task_completed_action = "power_off"
+        profile.task_completed_action = action
         image.profiles.append(profile)
         computer = Computer(name=f"vm-{name}", mac=mac)
         _db.session.add_all([image, computer])
@@ -94,3 +95,23 @@ def test_upload_then_deploy_web_tasks_bios(app, api, lab, tmp_path):
         assert "deploy" in task.log
     assert read_sums(target, 1, "ext4") == sums[1]
     print(f"netboot timings: {TIMINGS}")
+
+
+def test_two_candidate_disks_refused_before_anything_is_written(app, api, lab, tmp_path):
+    with app.app_context():
+        image_id = _db.session.scalar(_db.select(Image.id).filter_by(name="netboot"))
+        computer_id = _db.session.scalar(_db.select(Computer.id).filter_by(name="vm-netboot"))
+    assert image_id, "runs after the upload test, which stores the image"
+    disks = [tmp_path / "a.img", tmp_path / "b.img"]
+    for disk in disks:
+        with open(disk, "wb") as f:
+            f.truncate(128 * MIB)
+    task_id = create_task(api, "deploy", computer_id, image_id)
+    run = netboot(lab, disks, "52:54:00:be:00:01", tmp_path / "two-disks.log")
+    assert "refusing to guess" in run.console
+    with app.app_context():
+        task = _db.session.get(Task, task_id)
+        assert task.state == "failed", task.state
+        assert "refusing to guess" in task.error + task.log
+    for disk in disks:  # nothing written: the table area is still blank
+        assert disk.read_bytes()[:1 << 20] == bytes(1 << 20)
