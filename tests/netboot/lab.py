@@ -66,10 +66,11 @@ class Lab:
         self._proxy()
         return self
 
-    def _daemon(self, argv: list[str], ns: str, log: str) -> subprocess.Popen:
-        """Start a process in a namespace, its output in a log file, and remember it."""
+    def _daemon(self, argv: list[str], ns: str | None, log: str) -> subprocess.Popen:
+        """Start a process (in a namespace), its output in a log file, and remember it."""
         out = open(self.tmp / log, "w")
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out,
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        proc = subprocess.Popen([*prefix, *argv], stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         self.procs.append(proc)
         return proc
@@ -92,8 +93,8 @@ class Lab:
         config["SERVER_URL"] = f"http://{BRIDGE_IP}:{{port}}"
         path = self.tmp / "server.json"
         path.write_text(json.dumps(config))
-        proc = self._daemon([sys.executable, "-m", "tests.netboot.serve", str(path)], self.ns,
-                            "server.log")
+        proc = self._daemon([sys.executable, "-m", "tests.netboot.serve", self.ns, str(path)],
+                            None, "server.log")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = (self.tmp / "server.log").read_text()

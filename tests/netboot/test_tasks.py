@@ -14,6 +14,7 @@ from tests.vm.qemu import boot_vm
 
 MIB = 1 << 20
 TIMINGS: dict[str, float] = {}
+SOURCE_SUMS: dict[str, str] = {}  # files of the uploaded disk, for the later deploys
 
 
 def network_args(tap: str, mac: str) -> list[str]:
@@ -23,10 +24,13 @@ def network_args(tap: str, mac: str) -> list[str]:
 
 
 def netboot(lab, disks: list[Path], mac: str, console: Path, firmware: str = "bios",
-            timeout: float = 600):
-    """Boot a VM from the network until it powers off; return the run."""
+            timeout: float = 600, kernel: tuple[Path, Path, str] | None = None):
+    """Boot a VM from the network (or straight into a kernel) until it powers off."""
+    extra = network_args(lab.tap(), mac)
+    if kernel:
+        extra += ["-kernel", str(kernel[0]), "-initrd", str(kernel[1]), "-append", kernel[2]]
     run = boot_vm(disks, firmware, console=console, marker="CASTOR-NEVER-PRINTED",
-                  timeout=timeout, memory_mib=1536, extra_args=network_args(lab.tap(), mac),
+                  timeout=timeout, memory_mib=1536, extra_args=extra,
                   fail_on=("Booting from Hard Disk", "Kernel panic", "No bootable device"))
     assert run.failure and run.failure.startswith("the VM exited"), (
         f"{run.failure}\n{run.console[-4000:]}")
@@ -68,6 +72,7 @@ def test_upload_then_deploy_web_tasks_bios(app, api, lab, tmp_path):
     source = tmp_path / "source.img"
     sums = make_disk(source, 96, "gpt", [(64, "ext4")], seed=12, big_bytes=4 * MIB)
     image_id, computer_id = add_image_and_computer(app, "netboot", "52:54:00:be:00:01")
+    SOURCE_SUMS.update(sums[1])
 
     task_id = create_task(api, "upload", computer_id, image_id)
     started = time.monotonic()
@@ -115,3 +120,26 @@ def test_two_candidate_disks_refused_before_anything_is_written(app, api, lab, t
         assert "refusing to guess" in task.error + task.log
     for disk in disks:  # nothing written: the table area is still blank
         assert disk.read_bytes()[:1 << 20] == bytes(1 << 20)
+
+
+def test_deploy_web_task_uefi(app, api, lab, tmp_path):
+    with app.app_context():
+        image_id = _db.session.scalar(_db.select(Image.id).filter_by(name="netboot"))
+        computer = Computer(name="vm-uefi", mac="52:54:00:be:00:03")
+        _db.session.add(computer)
+        _db.session.commit()
+        computer_id = computer.id
+    assert image_id, "runs after the upload test, which stores the image"
+    target = tmp_path / "target.img"
+    with open(target, "wb") as f:
+        f.truncate(128 * MIB)
+    task_id = create_task(api, "deploy", computer_id, image_id)
+    started = time.monotonic()
+    run = netboot(lab, [target], "52:54:00:be:00:03", tmp_path / "uefi.log", firmware="uefi")
+    TIMINGS["deploy_uefi"] = time.monotonic() - started
+    TIMINGS["checkin_uefi"] = checkin_seconds(run.console)
+    with app.app_context():
+        task = _db.session.get(Task, task_id)
+        assert task.state == "done", (task.error, run.console[-3000:])
+    assert read_sums(target, 1, "ext4") == SOURCE_SUMS
+    print(f"netboot timings: {TIMINGS}")
