@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from app.bootenv import build, inputs
@@ -23,4 +24,7 @@ def boot_files() -> Path:
             partial = CACHE / f"partial-{inputs.inputs_hash()}"
             build.build(partial, cache=CACHE)
             partial.rename(folder)
+            for old in CACHE.glob("files-*"):  # builds of older inputs are never used again
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
     return folder
