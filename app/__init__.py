@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, redirect, url_for
 
 from app import auth, htmx
+from app.api import errors as api_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
 
@@ -63,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    api_errors.init_app(app)  # before the blueprints: it sets the id converter
 
     for dotted in BLUEPRINTS:
         module = importlib.import_module(dotted)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app.errors import Refused
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.images import Image, record_history
@@ -50,7 +51,7 @@ SERVER_OPTIONS = {"max_request_body_size": 1 << 40, "recv_bytes": 1 << 18}
 FILE_KINDS = ("partclone", "wim", "dd", "table", "gpt-backup", "head")
 
 
-class UploadError(Exception):
+class UploadError(Refused):
     """An upload was refused or failed; `status` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 400) -> None:

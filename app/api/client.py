@@ -12,13 +12,14 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected
 
 from app.api import api_error
+from app.api.body import Field, Text, check_fields, json_object
+from app.api.errors import MAX_ID
 from app.extensions import db
 from app.models import Computer, Image, ImageProfile, Task
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES
 from app.models.users import hash_token
 from app.uploads import (
-    UploadError,
     abort_upload,
     complete_upload,
     load_state,
@@ -28,6 +29,13 @@ from app.uploads import (
 )
 
 bp = Blueprint("api_client", __name__, url_prefix="/api/v1/client")
+
+
+NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullable=True,
+                   description="a name, or an id")
+CHECKIN_FIELDS = {"mac": Text(32), "client_id": Text(128)}
+UPLOAD_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID}
+COMPLETE_FIELDS = {"files": Field(list, items=dict, max_length=100000), "schema_only": Field(bool)}
 
 
 def client_auth(view):
@@ -44,11 +52,7 @@ def client_auth(view):
             if task is None or task.state not in ACTIVE_STATES:
                 return api_error(401, "a valid API token or task token is required")
             g.task = task
-        try:
-            return view(*args, **kwargs)
-        except UploadError as exc:
-            db.session.rollback()
-            return api_error(exc.status, str(exc))
+        return view(*args, **kwargs)
 
     return wrapped
 
@@ -66,7 +70,8 @@ def acting_username() -> str:
 def find_image(name_or_id: str | int) -> Image | None:
     """Look an image up by name, or by id when given digits."""
     if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        return db.session.get(Image, int(name_or_id))
+        number = int(name_or_id)
+        return db.session.get(Image, number) if 1 <= number <= MAX_ID else None
     return db.session.scalar(db.select(Image).filter_by(name=str(name_or_id)))
 
 
@@ -98,7 +103,8 @@ def task_for(kind: str, image: Image, profile: ImageProfile | None) -> Task:
 @client_auth
 def checkin():
     """Identify the computer; answer its active task or that on-demand mode is open."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
+    check_fields({k: data[k] for k in CHECKIN_FIELDS if k in data}, CHECKIN_FIELDS)
     computer = None
     if g.task is not None:
         computer = g.task.computer
@@ -174,7 +180,7 @@ def profile_payload(profile: ImageProfile) -> dict:
 @client_auth
 def create_upload():
     """Open an upload session for an image (404 unknown, 409 protected)."""
-    data = request.get_json(silent=True) or {}
+    data = check_fields(json_object(optional=True), UPLOAD_FIELDS)
     image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
     if image is None:
         return api_error(404, f"no image named {data.get('image')}")
@@ -198,9 +204,7 @@ def upload_schema(upload_id: str):
         from app.imaging.schema import validate_schema
     except ImportError:
         validate_schema = None
-    schema = request.get_json(silent=True)
-    if not isinstance(schema, dict):
-        return api_error(400, "the body must be a JSON schema document")
+    schema = json_object()
     save_schema(current_app.config["STORAGE_PATH"], upload_id, schema, validate_schema)
     return jsonify({"upload_id": upload_id, "schema": "stored"})
 
@@ -246,7 +250,7 @@ def finish_upload(upload_id: str):
     if image is None:
         abort_upload(storage, upload_id)
         return api_error(404, "the image was deleted during the upload")
-    data = request.get_json(silent=True) or {}
+    data = check_fields(json_object(optional=True), COMPLETE_FIELDS)
     manifest = complete_upload(storage, upload_id, image, data.get("files", []),
                                bool(data.get("schema_only")))
     return jsonify({"image": image.to_dict(), "manifest": manifest})

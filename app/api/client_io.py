@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, g, jsonify, request, send_file
+from flask import current_app, g, jsonify, send_file
 
 from app.api import api_error
+from app.api.body import (
+    DISKS,
+    Field,
+    Id,
+    check_disks,
+    check_fields,
+    json_object,
+    query_int,
+)
 from app.api.client import (
+    NAME_OR_ID,
     acting_username,
     bp,
     client_auth,
@@ -72,6 +82,10 @@ def download(name: str, relative: str):
     return send_file(path, mimetype="application/octet-stream", conditional=True, etag=False)
 
 
+DEPLOY_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID, "disks": DISKS,
+                 "efi": Field(bool, nullable=True)}
+
+
 def plan_for(schema_doc: dict, profile_options: dict, selection: dict | None,
              disks: list[dict]) -> list[dict]:
     """Ask the planner for one plan per destination disk (raises its PlanError)."""
@@ -84,7 +98,7 @@ def plan_for(schema_doc: dict, profile_options: dict, selection: dict | None,
 @client_auth
 def create_deploy():
     """Plan a deploy for the client's disks; refuse before anything is written."""
-    data = request.get_json(silent=True) or {}
+    data = check_fields(json_object(optional=True), DEPLOY_FIELDS)
     image, folder, manifest_doc, error = _deployable(
         data.get("image") or (g.task.image_id if g.task else ""))
     if error:
@@ -92,7 +106,7 @@ def create_deploy():
     profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
-    disks = data.get("disks") or []
+    disks = check_disks(data.get("disks") or [])
     if not disks:
         return api_error(400, "no destination disks given")
     schema_doc = json.loads((folder / "schema.json").read_text())
@@ -122,15 +136,16 @@ def _task(data: dict) -> Task | None:
     """The caller's task: its own (task token) or the id it names (API token)."""
     if g.get("task") is not None:
         return g.task
-    task_id = data.get("task_id") or request.args.get("task_id")
-    return db.session.get(Task, int(task_id)) if task_id else None
+    task_id = check_fields({"task_id": data.get("task_id")}, {"task_id": Id(nullable=True)})
+    task_id = task_id["task_id"] or query_int("task_id", minimum=1)
+    return db.session.get(Task, task_id) if task_id else None
 
 
 @bp.post("/progress")
 @client_auth
 def progress():
     """Store the client's progress report (per partition: bytes, rate, ETA)."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
@@ -146,7 +161,7 @@ def progress():
 @client_auth
 def append_log():
     """Append lines to the task's log (kept to the last megabyte)."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
@@ -170,7 +185,7 @@ def cancel():
 @client_auth
 def checkout():
     """Close the task: done or failed with the client's error."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")

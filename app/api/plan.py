@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from app.api import api_error, token_required
+from app.api.body import DISKS, Field, check_disks, check_fields, json_object
 from app.extensions import db
 from app.imaging.errors import PlanError
 from app.imaging.planner import plan_deploy
@@ -36,6 +37,9 @@ def plan_options(profile: ImageProfile, image: Image, efi: bool | None = None) -
     }
 
 
+PLAN_FIELDS = {"disks": DISKS, "efi": Field(bool, nullable=True)}
+
+
 @bp.post("/images/<int:image_id>/profiles/<int:profile_id>/plan")
 @token_required
 def plan(image_id: int, profile_id: int):
@@ -48,13 +52,9 @@ def plan(image_id: int, profile_id: int):
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
     if not image.schema_json:
         return api_error(409, f"image {image.name} has no schema yet: upload it first")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("disks"), list):
-        return api_error(422, 'the body must be {"disks": [{"size_bytes": N, '
-                              '"logical_sector_size": 512, "physical_sector_size": 512}]}')
+    body = check_fields(json_object(), PLAN_FIELDS, required=("disks",))
+    check_disks(body["disks"])
     efi = body.get("efi")
-    if efi is not None and not isinstance(efi, bool):
-        return api_error(422, "efi must be true, false or null")
     try:
         schema = json.loads(image.schema_json)
     except ValueError as exc:

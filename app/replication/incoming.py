@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app import storage
+from app.errors import Refused
 from app.replication.plan import SHA256_RE, entry_problems
 
 BLOCK = 1 << 20
@@ -28,7 +29,7 @@ BLOCK = 1 << 20
 _RUNNING: dict[str, tuple[int, hashlib._Hash]] = {}
 
 
-class ReplicationRefused(Exception):
+class ReplicationRefused(Refused):
     """The receiving side refuses a request; `status` is the HTTP status to answer."""
 
     def __init__(self, status: int, message: str, **extra) -> None:

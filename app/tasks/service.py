@@ -14,6 +14,7 @@ from app.computers.rules import (
     name_for_mac,
     normalize_mac,
 )
+from app.errors import Refused
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
@@ -25,7 +26,7 @@ from app.tasks import bootfiles, hooks  # noqa: F401  (hooks: boot files go when
 FINAL_STATES = ("done", "failed", "cancelled")
 
 
-class TaskError(Exception):
+class TaskError(Refused):
     """A task request the rules refuse; the message is shown to the user as is."""
 
     def __init__(self, message: str, status: int = 400) -> None:
