@@ -134,4 +134,5 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
     assert done.get_json()["state"] == "done"
     assert done.get_json()["progress"] == {"1": {"bytes": 10, "rate_bps": 5, "total": 20}}
     doc = api.get("/api/v1/openapi.json", headers=api_headers).get_json()
-    assert "/multicast/join" in doc["paths"] and "/multicast/sessions/{id}/cancel" in doc["paths"]
+    assert "/multicast/join" in doc["paths"]
+    assert "/multicast/sessions/{session_id}/cancel" in doc["paths"]

@@ -199,7 +199,7 @@ def test_openapi_lists_profile_and_module_paths(client, api_headers) -> None:
     for path in ("/images/{image_id}/profiles", "/images/{image_id}/profiles/{profile_id}",
                  "/images/{image_id}/profiles/{profile_id}/clone",
                  "/images/{image_id}/profiles/{profile_id}/{kind}", "/modules/{kind}",
-                 "/modules/{kind}/{id}"):
+                 "/modules/{kind}/{module_id}"):
         assert path in paths
     options = document["components"]["schemas"]["ProfileOptions"]["properties"]
     assert options["compression_algorithm"]["enum"] == ["none", "gzip", "lz4", "zstd"]
