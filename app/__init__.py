@@ -6,9 +6,9 @@ import importlib
 import os
 from pathlib import Path
 
-from flask import Flask, redirect, url_for
+from flask import Flask
 
-from app import auth, htmx
+from app import auth, htmx, web_errors
 from app.api import errors as api_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each feature is a module (or package) exposing a blueprint named `bp`.
 BLUEPRINTS = (
     "app.auth",
+    "app.dashboard",
     "app.images.views",
     "app.categories",
     "app.profiles.views",
@@ -40,7 +41,8 @@ BLUEPRINTS = (
 )
 
 NAV = (
-    ("Images", "images.search"), ("Modules", "modules.index"), ("Computers", "computers.index"),
+    ("Dashboard", "dashboard.index"), ("Images", "images.search"), ("Modules", "modules.index"),
+    ("Computers", "computers.index"),
     ("Tasks", "tasks.index"), ("Multicast", "multicast.index"), ("Servers", "servers.index"),
     ("Categories", "categories.index"), ("Admin", "admin.index"),
 )
@@ -64,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    web_errors.init_app(app)
     api_errors.init_app(app)  # before the blueprints: it sets the id converter
 
     for dotted in BLUEPRINTS:
@@ -88,11 +91,6 @@ def create_app(config: dict | None = None) -> Flask:
             return links
 
         return {"nav_links": nav_links}
-
-    @app.get("/")
-    def home():
-        """Send visitors to the image list."""
-        return redirect(url_for("images.search"))
 
     @app.get("/healthz", endpoint="health")
     def health():

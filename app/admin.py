@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from app.auth import admin_required, current_user
 from app.extensions import db
 from app.images.forms import ConfirmForm
 from app.models import ApiToken, User, record_history
+from app.models.users import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -28,7 +30,7 @@ class UserForm(FlaskForm):
         min=PASSWORD_MIN, max=256, message=f"Use at least {PASSWORD_MIN} characters.")])
     confirm = PasswordField("Repeat password", validators=[
         EqualTo("password", message="The passwords differ.")])
-    is_admin = BooleanField("Administrator")
+    role = SelectField("Role", choices=[SelectChoice(r, r) for r in ROLES], default="operator")
 
     def validate_username(self, field: StringField) -> None:
         """Refuse a name already in use."""
@@ -52,6 +54,12 @@ class PasswordForm(FlaskForm):
             raise ValidationError("That is not your current password.")
 
 
+class RoleForm(FlaskForm):
+    """Change a user's role."""
+
+    role = SelectField("Role", choices=[SelectChoice(r, r) for r in ROLES])
+
+
 class TokenForm(FlaskForm):
     """A new API token's name."""
 
@@ -66,6 +74,7 @@ def _render(user_form: UserForm | None = None, token_form: TokenForm | None = No
     return render_template(
         "admin/index.html", users=users, tokens=tokens, user_form=user_form or UserForm(),
         token_form=token_form or TokenForm(), new_token=new_token, confirm_form=ConfirmForm(),
+        role_form=RoleForm(),
     ), status
 
 
@@ -83,12 +92,12 @@ def create_user():
     form = UserForm()
     if not form.validate_on_submit():
         return _render(user_form=form, status=400)
-    user = User(username=form.username.data, is_admin=form.is_admin.data)
+    user = User(username=form.username.data, role=form.role.data)
     user.set_password(form.password.data)
     db.session.add(user)
     db.session.flush()
     record_history("user", user.id, "create", {"username": user.username,
-                                               "is_admin": user.is_admin})
+                                               "role": user.role})
     db.session.commit()
     flash(f"User {user.username} created.", "success")
     return redirect(url_for("admin.index"), 303)
@@ -104,7 +113,7 @@ def delete_user(user_id: int):
     if user.id == current_user().id:
         flash("You can't delete your own account.", "error")
         return redirect(url_for("admin.index"), 303)
-    admins = db.session.scalar(db.select(db.func.count()).where(User.is_admin.is_(True)))
+    admins = db.session.scalar(db.select(db.func.count()).where(User.role == "admin"))
     if user.is_admin and admins <= 1:
         flash("The last administrator can't be deleted.", "error")
         return redirect(url_for("admin.index"), 303)
@@ -112,6 +121,25 @@ def delete_user(user_id: int):
     db.session.delete(user)
     db.session.commit()
     flash(f"User {user.username} deleted, with their API tokens.", "success")
+    return redirect(url_for("admin.index"), 303)
+
+
+@bp.post("/users/<int:user_id>/role")
+@admin_required
+def set_role(user_id: int):
+    """Change a user's role; the last administrator keeps theirs."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    admins = db.session.scalar(db.select(db.func.count()).where(User.role == "admin"))
+    if user.is_admin and form.role.data != "admin" and admins <= 1:
+        flash("The last administrator must stay one.", "error")
+        return redirect(url_for("admin.index"), 303)
+    user.role = form.role.data
+    record_history("user", user.id, "role", {"username": user.username, "role": user.role})
+    db.session.commit()
+    flash(f"{user.username} is now {user.role}.", "success")
     return redirect(url_for("admin.index"), 303)
 
 

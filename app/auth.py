@@ -12,6 +12,7 @@ from flask import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -19,15 +20,18 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from markupsafe import escape
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app import roles
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.users import ApiToken, User, hash_token
 
 bp = Blueprint("auth", __name__)
 
+# Blueprints may declare more public endpoints here; everything else follows app.roles.POLICY.
 PUBLIC_ENDPOINTS = {"auth.login", "static", "health"}
 
 
@@ -60,15 +64,18 @@ def user_from_bearer() -> User | None:
     token = db.session.scalar(
         db.select(ApiToken).filter_by(token_hash=hash_token(header[7:].strip()))
     )
-    if token is None:
+    now = utcnow()
+    if token is None or token.expired(now):
         return None
-    token.last_used_at = utcnow()
-    db.session.commit()
+    # One write a minute at most: a busy client must not write a row per request.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+        db.session.commit()
     return token.user
 
 
 def admin_required(view):
-    """Refuse the view to signed-in users who are not admins."""
+    """Refuse the view to signed-in users who are not admins (the gate checks it too)."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -80,24 +87,50 @@ def admin_required(view):
     return wrapped
 
 
+def _refuse(status: int, message: str):
+    """Answer a refused request: JSON under /api, the login page or a 403 elsewhere."""
+    if request.path.startswith("/api/"):
+        return jsonify({"error": message}), status
+    if status == 401:
+        return redirect(url_for("auth.login", next=request.full_path))
+    return f"<!doctype html><title>Forbidden</title><p>{escape(message)}</p>", 403
+
+
+def _check_role():
+    """Apply the route's role decision (app.roles.POLICY) to the request's user."""
+    if request.endpoint is None:
+        return None  # no route: 404/405 follow
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None  # declared public by its blueprint
+    level = roles.level_for(request.endpoint, request.method)
+    if level is None:
+        return _refuse(403, f"no access decision for {request.endpoint}")
+    if level in ("public", "peer"):
+        return None
+    user = g.user
+    if level == "client" and user is None:
+        return None  # a task token: the client API checks it and its scope
+    if user is None:
+        return _refuse(401, "a valid API token is required (Authorization: Bearer ...)")
+    if not roles.has_role(user, roles.LEVEL_ROLE[level]):
+        return _refuse(403, f"the {user.role} role does not allow this")
+    return None
+
+
 def init_app(app: Flask) -> None:
-    """Put every page behind login; API paths take a bearer token instead."""
+    """Put every route behind its role decision; API paths take a bearer token."""
+    roles.init_app(app)
 
     @app.before_request
     def _gate():
         g.user = None
         if request.path.startswith("/api/"):
             g.user = user_from_bearer()
-            # API blueprints decide themselves (task tokens, signed server calls).
-            return None
-        user_id = session.get("user_id")
-        if user_id is not None:
-            g.user = db.session.get(User, user_id)
-        if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
-            if request.endpoint is None:
-                return None
-            return redirect(url_for("auth.login", next=request.full_path))
-        return None
+        else:
+            user_id = session.get("user_id")
+            if user_id is not None:
+                g.user = db.session.get(User, user_id)
+        return _check_role()
 
     @app.context_processor
     def _inject_user():

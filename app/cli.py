@@ -15,6 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app import create_app
+from app.bootenv.cli import boot_group
 from app.extensions import db
 
 
@@ -25,6 +26,9 @@ def _app():
 @click.group()
 def main() -> None:
     """Castor OS imaging server."""
+
+
+main.add_command(boot_group)
 
 
 @main.group("db")
@@ -50,9 +54,11 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("username")
-@click.option("--admin", is_flag=True, help="Give the user admin rights.")
+@click.option("--admin", is_flag=True, help="Give the user the admin role (same as --role admin).")
+@click.option("--role", type=click.Choice(["admin", "operator", "readonly"]), default="operator",
+              show_default=True, help="The user's role.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def users_create(username: str, admin: bool, password_stdin: bool) -> None:
+def users_create(username: str, admin: bool, role: str, password_stdin: bool) -> None:
     """Create a user; prints a generated password unless one is given on stdin."""
     from app.models import User
 
@@ -64,7 +70,7 @@ def users_create(username: str, admin: bool, password_stdin: bool) -> None:
                     else secrets.token_urlsafe(12))
         if len(password) < 8:
             raise click.ClickException("the password must have at least 8 characters")
-        user = User(username=username, is_admin=admin)
+        user = User(username=username, role="admin" if admin else role)
         user.set_password(password)
         db.session.add(user)
         db.session.commit()
@@ -80,7 +86,7 @@ def tokens_group() -> None:
 @click.argument("name")
 @click.option("--user", "username", default="admin", show_default=True)
 def tokens_create(name: str, username: str) -> None:
-    """Create an API token and print it once."""
+    """Create an API token of a user (it carries the user's role) and print it once."""
     from app.models import ApiToken, User
 
     app = _app()
@@ -92,6 +98,42 @@ def tokens_create(name: str, username: str) -> None:
         db.session.add(row)
         db.session.commit()
     click.echo(clear)
+
+
+@main.group("images")
+def images_group() -> None:
+    """Stored images."""
+
+
+@images_group.command("verify")
+@click.argument("name", required=False)
+@click.option("--repair", is_flag=True, help="Fetch damaged files from a com server.")
+def images_verify(name: str | None, repair: bool) -> None:
+    """Re-hash an image (or every image) against its manifest; flag or repair damage."""
+    from app.integrity import RepairError, check_image, repair_image
+    from app.models import Image
+
+    app = _app()
+    failed = False
+    with app.app_context():
+        query = db.select(Image).order_by(Image.name)
+        images = list(db.session.scalars(query.filter_by(name=name) if name else query))
+        if name and not images:
+            raise click.ClickException(f"no image named {name!r}")
+        for image in images:
+            problems = check_image(image, username="castor images verify")
+            if problems and repair:
+                try:
+                    source = repair_image(image, "castor images verify")
+                    click.echo(f"{image.name}: repaired from {source}")
+                    continue
+                except RepairError as exc:
+                    click.echo(str(exc))
+            failed = failed or bool(problems)
+            click.echo(f"{image.name}: " + ("DAMAGED: " + "; ".join(problems) if problems
+                                              else "ok"))
+    if failed:
+        raise SystemExit(1)
 
 
 def ensure_admin(app) -> str | None:
@@ -158,7 +200,7 @@ def worker(burst: bool) -> None:
 @click.option("--threads", default=8, show_default=True)
 def run(host: str, port: int, threads: int) -> None:
     """Serve the web app with a worker beside it; Ctrl-C stops both."""
-    from waitress import serve
+    from app.server import serve
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
@@ -174,12 +216,8 @@ def run(host: str, port: int, threads: int) -> None:
     worker_proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=os.environ)
     click.echo(f"Castor on http://{host}:{port}/ (Ctrl-C stops)")
     try:
-        from app.uploads import SERVER_OPTIONS
-
-        # Waitress's defaults refuse bodies over 1 GiB; partition uploads are larger.
-        options = {**SERVER_OPTIONS, "threads": threads}
-        serve(app, host=host, port=port, **options)
-    except KeyboardInterrupt:
+        serve(app, host=host, port=port, threads=threads)
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for proc in (worker_proc, redis_proc):

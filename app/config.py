@@ -44,8 +44,13 @@ def load_config(instance_path: Path) -> dict:
         "MAX_LOGIN_FAILURES": int(_env("MAX_LOGIN_FAILURES", "5")),
         "LOGIN_LOCKOUT_SECONDS": int(_env("LOGIN_LOCKOUT_SECONDS", "300")),
         "TASK_EXPIRY_MINUTES": int(_env("TASK_EXPIRY_MINUTES", "120")),
+        "CLIENT_LOGIN_MINUTES": int(_env("CLIENT_LOGIN_MINUTES", "240")),
+        "BOOT_TICKET_SECONDS": int(_env("BOOT_TICKET_SECONDS", "600")),
+        "TASK_TOKEN_GRACE_SECONDS": int(_env("TASK_TOKEN_GRACE_SECONDS", "600")),
         "AUTO_REGISTER_COMPUTERS": _env("AUTO_REGISTER_COMPUTERS", "1") == "1",
         "BOOT_DEFAULT_KERNEL": _env("BOOT_DEFAULT_KERNEL", "vmlinuz"),
         "BOOT_DEFAULT_IMAGE": _env("BOOT_DEFAULT_IMAGE", "initrd.img"),
         "BOOT_DEFAULT_ARGS": _env("BOOT_DEFAULT_ARGS", ""),
+        "VERIFY_INTERVAL_HOURS": float(_env("VERIFY_INTERVAL_HOURS", "24")),
+        "VERIFY_RATE_MIB_S": float(_env("VERIFY_RATE_MIB_S", "50")),
     }

@@ -2,7 +2,7 @@
 
 Layout: STORAGE_PATH/images/<name>/ holds schema.json, manifest.json and hd<N>/ files.
 Uploads write into STORAGE_PATH/staging/<upload_id>/ and replace the image folder only
-when complete and verified.
+when complete and verified (app/receive: the receive engine and its journaled swap).
 """
 
 from __future__ import annotations
@@ -94,45 +94,39 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def verify_folder(folder: Path) -> list[str]:
-    """Check every file of a manifest for size and SHA-256; return the problems found."""
+def verify_folder(folder: Path, pace=None) -> list[str]:
+    """Check every file of a manifest for size, SHA-256 and chunk digests; return problems.
+
+    `pace(n)` is called after each block read (the scheduled check keeps to its rate).
+    """
     manifest = read_manifest(folder)
     if manifest is None:
         return ["no manifest.json"]
-    problems = []
-    for entry in manifest.get("files", []):
-        try:
-            path = safe_join(folder, entry["path"])
-        except StorageError as exc:
-            problems.append(str(exc))
-            continue
-        if not path.is_file():
-            problems.append(f"{entry['path']}: missing")
-        elif path.stat().st_size != entry["size_bytes"]:
-            problems.append(
-                f"{entry['path']}: {path.stat().st_size} bytes, manifest says {entry['size_bytes']}"
-            )
-        elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{entry['path']}: SHA-256 mismatch")
-    return problems
+    problems = [verify_folder_entry(folder, entry, pace) for entry in manifest.get("files", [])]
+    return [problem for problem in problems if problem]
 
 
-def replace_image(storage_path: str | Path, name: str, staged: Path) -> None:
-    """Swap a complete, verified staging folder in as the image folder.
+def verify_folder_entry(folder: Path, entry: dict, pace=None) -> str | None:
+    """Check one manifest file of a folder; return what is wrong with it, or None."""
+    from app.receive.hashing import CHUNK_BYTES, hash_file
 
-    The old folder is renamed aside first and removed only after the new one is in place,
-    so a crash at any point leaves one complete copy.
-    """
-    target = image_dir(storage_path, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staged, target)
-    if old.exists():
-        shutil.rmtree(old)
+    try:
+        path = safe_join(folder, entry["path"])
+    except StorageError as exc:
+        return str(exc)
+    if not path.is_file():
+        return f"{entry['path']}: missing"
+    if path.stat().st_size != entry["size_bytes"]:
+        return f"{entry['path']}: {path.stat().st_size} bytes, manifest says {entry['size_bytes']}"
+    whole, chunks = hash_file(path, entry.get("chunk_bytes") or CHUNK_BYTES, pace=pace).finish()
+    bad = [i for i, (a, b) in enumerate(zip(chunks, entry.get("chunks") or chunks,
+                                             strict=False)) if a != b]
+    if whole != entry["sha256"]:
+        where = f" (chunk {', '.join(map(str, bad[:5]))})" if bad else ""
+        return f"{entry['path']}: SHA-256 mismatch{where}"
+    if bad:
+        return f"{entry['path']}: chunk digests do not match the file"
+    return None
 
 
 def rename_image(storage_path: str | Path, old_name: str, new_name: str) -> None:

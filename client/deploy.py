@@ -1,24 +1,30 @@
-"""Deploy: plan from the server, write the table, restore each partition, finish the disk."""
+"""Deploy: plan from the server, write the table, restore each partition, finish the disk.
+
+`deploy_plans` is the one deploy loop: unicast (`deploy_image`) and multicast
+(`client.multicast`) run the same per-disk steps and differ only in their byte source
+(`client.sources`).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 
 from client.api import Api
 from client.devices import Disk, open_disk
 from client.finish import finish_disk
+from client.preflight import SizeProbe, check_deploy, http_file_size
 from client.progress import LogCollector, Progress, send_log
-from client.restore import make_swap, restore_partition
+from client.restore import ChecksumError, make_swap, restore_partition
 from client.run import ClientError, run
+from client.sources import HttpSource
 
 log = logging.getLogger("castor.client")
 
-# Given a manifest entry, return its compressed stream (unicast: an HTTP download).
-StreamSource = Callable[[dict], Iterable[bytes] | list[list[str]]]
+# Where a deploy's bytes come from (client.sources): HTTP, or multicast completed by HTTP.
+StreamSource = HttpSource
 
 
 def manifest_file(manifest: dict, kind: str | tuple[str, ...], disk: int,
@@ -30,14 +36,6 @@ def manifest_file(manifest: dict, kind: str | tuple[str, ...], disk: int,
                 entry.get("partition") == partition if lv is None else entry.get("lv") == lv):
             return entry
     return None
-
-
-def fetch_bytes(source: StreamSource, entry: dict) -> bytes:
-    """Read a small image file (table dump, head sectors) completely."""
-    stream = source(entry)
-    if isinstance(stream, list):
-        raise ClientError("table files cannot come from a command stream")
-    return b"".join(stream)
 
 
 def write_table(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
@@ -58,7 +56,7 @@ def write_table(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
         entry = manifest_file(manifest, "table", index)
         if entry is None:
             raise ClientError(f"the image has no saved table for disk {index}")
-        script = fetch_bytes(source, entry).decode()
+        script = source.file_bytes(entry).decode()
         # The saved dump names the source device; sfdisk only needs the table lines.
         script = "\n".join(line for line in script.splitlines()
                            if not line.startswith(("device:", "last-lba:")))
@@ -75,7 +73,7 @@ def _restore_boot_code(disk: Disk, plan: dict, manifest: dict, source: StreamSou
     entry = manifest_file(manifest, "head", plan["disk_index"])
     if entry is None:
         return
-    head = fetch_bytes(source, entry)
+    head = source.file_bytes(entry)
     sector = disk.logical_sector_size
     starts = [p["start_sector"] for p in plan.get("partitions") or []]
     fd = os.open(disk.path, os.O_WRONLY)
@@ -126,13 +124,26 @@ def restore_disk(disk: Disk, plan: dict, manifest: dict, schema: dict, source: S
         label = f"hd{index} part{part['number']} ({entry['path']})"
         progress.start("deploy", f"hd{index} part{part['number']}", entry["size_bytes"],
                        disk=index, partition=part["number"])
-        restore_partition(source(entry), entry.get("compression", "none"),
-                          entry.get("filesystem"), dev, entry.get("sha256"),
-                          kind=entry["kind"], label=label, expected_size=entry["size_bytes"],
-                          fs_label=source_fs.get("label", ""),
-                          fs_uuid=source_fs.get("uuid", ""),
-                          on_stderr_line=progress.tool_line, on_bytes=progress.update,
-                          cancel=cancel)
+        restore = {"compression": entry.get("compression", "none"),
+                   "fs_type": entry.get("filesystem"), "device": dev,
+                   "expected_sha256": entry.get("sha256"), "kind": entry["kind"],
+                   "label": label, "expected_size": entry["size_bytes"],
+                   "fs_label": source_fs.get("label", ""), "fs_uuid": source_fs.get("uuid", ""),
+                   "on_stderr_line": progress.tool_line, "on_bytes": progress.update,
+                   "cancel": cancel}
+        try:
+            restore_partition(source.partition(entry), **restore)
+        except ChecksumError as exc:
+            if not source.retries_over_http or (cancel is not None and cancel.is_set()):
+                raise
+            # Multicast bytes (or their HTTP completion) did not verify: start over by HTTP.
+            log.warning("%s; restoring the partition again over HTTP", exc)
+            progress.start("deploy", f"hd{index} part{part['number']}", entry["size_bytes"],
+                           disk=index, partition=part["number"])
+            restore_partition(source.http(entry), **restore)
+            source.restored(entry, again_over_http=True)
+        else:
+            source.restored(entry)
         progress.finish()
 
 
@@ -140,12 +151,6 @@ def disk_facts(disks: list[Disk]) -> list[dict]:
     """What the planner needs to know of each destination disk."""
     return [{"size_bytes": d.size_bytes, "logical_sector_size": d.logical_sector_size,
              "physical_sector_size": d.physical_sector_size, "name": d.name} for d in disks]
-
-
-def http_source(api: Api, image: str) -> StreamSource:
-    """Stream sources that download image files from the server (with resume)."""
-    return lambda entry: api.download(f"/images/{image}/files/{entry['path']}",
-                                      size=entry.get("size_bytes"))
 
 
 def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[str],
@@ -163,7 +168,7 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
         collector = LogCollector()
         logging.getLogger("castor.client").addHandler(collector)
         try:
-            deploy_plans(api, answer, opened, http_source(api, image), progress, options)
+            deploy_plans(api, answer, opened, HttpSource(api, image), progress, options)
         except BaseException as exc:
             log.error("deploy failed: %s", exc)
             send_log(api, own_id, collector)
@@ -176,12 +181,17 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
 
 
 def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: StreamSource,
-                 progress: Progress, options: dict) -> None:
+                 progress: Progress, options: dict, file_size: SizeProbe | None = None) -> None:
     """Run the whole deploy of the server's plans on the opened disks."""
     profile_options = {**answer.get("profile", {}), **options}
     plans = answer["plans"]
     if len(plans) > len(opened):
         raise ClientError(f"the plan needs {len(plans)} disks, {len(opened)} given")
+    # Every refusal happens before the first write (issue 11): sizes, sectors, tools, images.
+    if file_size is None and api is not None:
+        file_size = http_file_size(api, answer["image"]["name"])
+    check_deploy(opened, plans, answer["schema"], answer["manifest"], profile_options, source,
+                 file_size)
     for disk, plan in zip(opened, plans, strict=False):
         env = {"CASTOR_DISK": disk.path, "CASTOR_IMAGE": answer["image"]["name"],
                "CASTOR_COMPUTER_NAME": profile_options.get("computer_name", "")}
@@ -190,6 +200,7 @@ def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: Stre
         restore_disk(disk, plan, answer["manifest"], answer["schema"], source, progress,
                      progress.cancelled)
         finish_disk(disk, plan, answer["schema"], profile_options, api=api, env=env)
+    source.close()
 
 
 def _scripts(options: dict, run_when: str, env: dict) -> None:

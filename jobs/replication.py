@@ -8,6 +8,7 @@ from flask import current_app
 
 from app import storage
 from app.extensions import db
+from app.integrity import mark
 from app.jobs import redis_connection
 from app.models import ComServer, Image, Job
 from app.replication import queue_later, record_try, status_for
@@ -15,7 +16,7 @@ from app.replication.identity import local_server_name
 from app.replication.lock import RedisLock, replication_lock_key
 from app.replication.remote import Peer, RemoteError
 from app.replication.schedule import queue_stale, schedule_sweep, sweep_is_current
-from app.replication.sync import SyncError, replicate
+from app.replication.sync import DamagedSource, SyncError, replicate
 from app.replication.throttle import bucket_for_kbps
 from jobs.runner import JobFailure, tracked
 
@@ -94,6 +95,9 @@ def _replicate_locked(job: Job, image: Image, server: ComServer, lock: RedisLock
                            **_retry_options())
     except (SyncError, RemoteError) as exc:
         db.session.rollback()
+        if isinstance(exc, DamagedSource):
+            # Our copy is bad, not the target's: flag it here and send nothing more.
+            mark(db.session.get(Image, image.id), [str(exc)], "replication")
         record_try(row, "failed", str(exc))
         for line in getattr(exc, "log", []):
             job.append_log(line)

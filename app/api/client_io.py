@@ -26,10 +26,15 @@ from app.api.client import (
     profile_payload,
     task_for,
 )
+from app.api.scope import READ_KINDS, require_image, require_kind, require_module, require_profile
+from app.deploys import captured_schema, plan_image_deploy
 from app.extensions import db
+from app.imaging.errors import PlanError
+from app.imaging.schema import SchemaError
 from app.models import Task, record_history
 from app.models.base import utcnow
 from app.storage import StorageError, image_dir, read_manifest, safe_join
+from app.tasks.service import finish_task
 
 LOG_LIMIT = 1_000_000
 
@@ -39,8 +44,13 @@ def _deployable(name: str):
     image = find_image(name)
     if image is None:
         return None, None, None, api_error(404, f"no image named {name}")
+    require_image(image)
     if not image.enabled:
         return None, None, None, api_error(409, f"image {image.name} is disabled")
+    if image.damaged:
+        return None, None, None, api_error(409, f"image {image.name} is damaged on this server "
+                                                f"({image.damaged[:300]}): repair it or upload "
+                                                "it again before deploying")
     folder = image_dir(current_app.config["STORAGE_PATH"], image.name)
     manifest = read_manifest(folder)
     if manifest is None:
@@ -52,6 +62,7 @@ def _deployable(name: str):
 @client_auth
 def manifest(name: str):
     """Return an image's manifest (files, compression, sizes, SHA-256)."""
+    require_kind(*READ_KINDS)
     _image, _folder, data, error = _deployable(name)
     return error or jsonify(data)
 
@@ -60,6 +71,7 @@ def manifest(name: str):
 @client_auth
 def schema(name: str):
     """Return the schema stored in an image's folder."""
+    require_kind(*READ_KINDS)
     _image, folder, _manifest, error = _deployable(name)
     if error:
         return error
@@ -70,6 +82,7 @@ def schema(name: str):
 @client_auth
 def download(name: str, relative: str):
     """Serve an image file; Range requests resume a broken download."""
+    require_kind(*READ_KINDS)
     _image, folder, _manifest, error = _deployable(name)
     if error:
         return error
@@ -86,50 +99,37 @@ DEPLOY_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID, "disks": DISKS,
                  "efi": Field(bool, nullable=True)}
 
 
-def plan_for(schema_doc: dict, profile_options: dict, selection: dict | None,
-             disks: list[dict]) -> list[dict]:
-    """Ask the planner for one plan per destination disk (raises its PlanError)."""
-    from app.imaging.planner import plan_deploy
-
-    return plan_deploy(schema_doc, selection, disks, profile_options)
-
-
 @bp.post("/deploys")
 @client_auth
 def create_deploy():
     """Plan a deploy for the client's disks; refuse before anything is written."""
     data = check_fields(json_object(optional=True), DEPLOY_FIELDS)
-    image, folder, manifest_doc, error = _deployable(
+    require_kind("deploy")
+    image, _folder, manifest_doc, error = _deployable(
         data.get("image") or (g.task.image_id if g.task else ""))
     if error:
         return error
     profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
+    require_profile(profile)
     disks = check_disks(data.get("disks") or [])
     if not disks:
         return api_error(400, "no destination disks given")
-    schema_doc = json.loads((folder / "schema.json").read_text())
-    options = profile_payload(profile)
-    selection = None
-    if profile.modify_image_schema and profile.deploy_schema:
-        selection = json.loads(profile.deploy_schema)
+    storage = current_app.config["STORAGE_PATH"]
     try:
-        plans = plan_for(schema_doc, options, selection, disks)
-    except ImportError:
-        return api_error(503, "the partition planner is not installed on this server")
-    except Exception as exc:  # PlanError: a refusal the operator must read
-        if type(exc).__name__ in ("PlanError", "SchemaError"):
-            return api_error(422, str(exc))
-        raise
+        plans = plan_image_deploy(image, profile, disks, storage, data.get("efi"))
+    except (PlanError, SchemaError) as exc:  # a refusal the operator must read
+        return api_error(422, str(exc))
     task = task_for("deploy", image, profile)
     record_history("image", image.id, "deploy",
                    {"task_id": task.id, "profile": profile.name, "disks": disks},
                    acting_username())
     db.session.commit()
     return jsonify({"task_id": task.id, "on_demand": task.on_demand,
-                    "image": image.to_dict(), "profile": options,
-                    "manifest": manifest_doc, "schema": schema_doc, "plans": plans})
+                    "image": image.to_dict(), "profile": profile_payload(profile),
+                    "manifest": manifest_doc, "schema": captured_schema(image, storage),
+                    "plans": plans})
 
 
 def _task(data: dict) -> Task | None:
@@ -189,11 +189,12 @@ def checkout():
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
-    if task.state in ("created", "checked_in", "queued", "imaging"):
-        task.state = "done" if data.get("ok") else (
-            "cancelled" if data.get("cancelled") else "failed")
-    task.error = str(data.get("error", ""))[:4000]
-    task.finished_at = utcnow()
+    error = str(data.get("error", ""))[:4000]
+    if task.is_active:
+        finish_task(task, "done" if data.get("ok") else (
+            "cancelled" if data.get("cancelled") else "failed"), error)
+    else:
+        task.error = error or task.error
     db.session.commit()
     return jsonify({"task": task.to_dict()})
 
@@ -204,6 +205,7 @@ def module_files(module_id: int):
     """List the stored files of a file-copy module."""
     from app.modules.files import list_files
 
+    require_module(module_id)
     return jsonify({"files": list_files(current_app.config["STORAGE_PATH"], module_id)})
 
 
@@ -213,6 +215,7 @@ def module_file(module_id: int, relative: str):
     """Download one file of a file-copy module (Range supported)."""
     from app.modules.files import module_dir
 
+    require_module(module_id)
     try:
         path = safe_join(module_dir(current_app.config["STORAGE_PATH"], module_id), relative)
     except StorageError as exc:

@@ -23,12 +23,16 @@ MAX_ID = (1 << 63) - 1  # the largest id a 64-bit signed integer column holds
 
 
 class IdConverter(IntegerConverter):
-    """`<int:...>` URL parts that fit a database id (1 .. 2^63-1); others are a 404."""
+    """`<int:...>` URL parts as database ids: a number no id column holds becomes 0.
 
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 (werkzeug's signature)
-        kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    0 matches no row, so the view answers its own 404. (Refusing the value here instead
+    would make werkzeug answer 405 when another method's rule shares the path.)
+    """
+
+    def to_python(self, value: str) -> int:
+        """Return the id, or 0 when it is out of the 1 .. 2^63-1 range of an id column."""
+        number = int(value)
+        return number if 1 <= number <= MAX_ID else 0
 
 
 def is_api_request() -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
@@ -20,8 +18,20 @@ from app.models import (
     MulticastSession,
 )
 from app.models.base import utcnow
+from app.multicast.outcomes import (
+    OutcomeError,
+    record_progress,
+    record_stream_outcome,
+    session_summary,
+)
 from app.multicast.plans import PlanError, plan_for, profile_options, stored_schema
-from app.multicast.sessions import LateJoinError, SessionError, join_session, setting
+from app.multicast.sessions import (
+    LateJoinError,
+    SessionError,
+    join_session,
+    receive_timeout,
+    setting,
+)
 from app.multicast.supervisor import cancel_session, start_session
 from app.storage import image_dir, read_manifest
 
@@ -110,7 +120,7 @@ def _session_or_error(session_id: int):
 def get(session_id: int):
     """Return one session with its clients and streams."""
     session, error = _session_or_error(session_id)
-    return error or jsonify(session.to_dict())
+    return error or jsonify({**session.to_dict(), "summary": session_summary(session)})
 
 
 @bp.post("/multicast/sessions/<int:session_id>/cancel")
@@ -138,7 +148,7 @@ def join():
     try:
         member = join_session(session, str(body.get("client_id", ""))[:128],
                               request.remote_addr or "", str(body.get("computer", "")))
-        plans = plan_for(session.image, session.profile, disks)
+        plans = plan_for(session.image, session.profile, disks, body.get("efi"))
     except LateJoinError as exc:
         db.session.rollback()
         return api_error(409, str(exc), state=session.state)
@@ -161,7 +171,9 @@ def join():
         # The receiver gives up on a stream whose sender never shows (cancelled session).
         "start_timeout": session.max_wait_seconds
         + int(setting("MULTICAST_STREAM_WAIT")) * 4 + 60,
-        "receive_timeout": max(60, int(setting("MULTICAST_STREAM_WAIT")) * 4),
+        # A later stream starts within the sender's short wait, or without this machine.
+        "next_stream_timeout": int(setting("MULTICAST_STREAM_WAIT")) * 2 + 10,
+        "receive_timeout": receive_timeout(),
         "plans": plans,
         "profile": profile_options(session.profile),
         "schema": stored_schema(session.image),
@@ -178,19 +190,36 @@ def _member_or_error(member_id: int):
 @bp.post("/multicast/clients/<int:member_id>/progress")
 @token_required
 def progress(member_id: int):
-    """Record a client's progress on one stream; answer the session state (cancel poll)."""
+    """Record a client's progress on one stream; answer the session and stream states."""
     member, error = _member_or_error(member_id)
     if error:
         return error
     body = check_fields(json_object(optional=True), PROGRESS_FIELDS)
-    stream = str(body.get("stream", 0))
-    values = member.progress
-    values[stream] = {k: int(body.get(k, 0)) for k in ("bytes", "total", "rate_bps")}
-    member.progress_json = json.dumps(values, sort_keys=True)
+    record_progress(member, str(body.get("stream", 0)), body)
     if member.state in ("joined", "receiving"):
         member.state = "receiving"
     db.session.commit()
-    return jsonify({"state": member.session.state, "client_state": member.state})
+    session = member.session
+    return jsonify({"state": session.state, "client_state": member.state,
+                    "current_stream": session.current_stream,
+                    "streams": [s.get("state", "pending") for s in session.streams]})
+
+
+@bp.post("/multicast/clients/<int:member_id>/streams/<int:index>")
+@token_required
+def stream_outcome(member_id: int, index: int):
+    """Record how a client got one stream's bytes: by multicast, by HTTP, and why."""
+    member, error = _member_or_error(member_id)
+    if error:
+        return error
+    body = json_object(optional=True)
+    try:
+        record_stream_outcome(member, index, body)
+    except OutcomeError as exc:
+        db.session.rollback()
+        return api_error(422, str(exc))
+    db.session.commit()
+    return jsonify(member.to_dict())
 
 
 @bp.post("/multicast/clients/<int:member_id>/<any(done, failed):outcome>")
@@ -204,6 +233,8 @@ def report(member_id: int, outcome: str):
     member.state = outcome
     member.error = str(body.get("error", ""))[:4000] if outcome == "failed" else ""
     member.finished_at = utcnow()
+    if outcome == "failed":
+        member.session.append_log(f"{member.label}: failed: {member.error}")
     db.session.commit()
     current_app.logger.info("multicast client %s %s", member.id, outcome)
     return jsonify(member.to_dict())
@@ -257,6 +288,9 @@ OPENAPI_PATHS = {
     "/multicast/clients/{id}/progress": {"post": {
         "summary": "Report bytes received on a stream; answers the session state",
         "responses": {"200": {"description": "session state"}}}},
+    "/multicast/clients/{id}/streams/{index}": {"post": {
+        "summary": "Report how one stream arrived (multicast bytes, HTTP bytes, cause)",
+        "responses": {"200": {"description": "the client"}, "422": _ERR}}},
     "/multicast/clients/{id}/done": {"post": {"summary": "Report a finished deploy",
                                               "responses": {"200": {"description": "ok"}}}},
     "/multicast/clients/{id}/failed": {"post": {"summary": "Report a failed deploy",

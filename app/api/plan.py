@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from app.api import api_error, token_required
 from app.api.body import DISKS, Field, check_disks, check_fields, json_object
+from app.deploys import image_planner_input
 from app.extensions import db
 from app.imaging.errors import PlanError
-from app.imaging.planner import plan_deploy
 from app.imaging.schema import SchemaError
 from app.models import Image, ImageProfile
 
 bp = Blueprint("api_plan", __name__, url_prefix="/api/v1")
-
-
-def profile_selection(profile: ImageProfile) -> dict | None:
-    """Return the profile's modified deploy schema when it is switched on, else None."""
-    if profile.modify_image_schema and profile.deploy_schema:
-        return json.loads(profile.deploy_schema)
-    return None
-
-
-def plan_options(profile: ImageProfile, image: Image, efi: bool | None = None) -> dict:
-    """Return the planner options of a profile's deploy settings (docs/planning.md)."""
-    return {
-        "partition_method": profile.partition_method,
-        "force_dynamic_exact_match": profile.force_dynamic_exact_match,
-        "randomize_guids": profile.randomize_guids,
-        "dont_expand_volumes": profile.dont_expand_volumes,
-        "custom_partition_script": profile.custom_partition_script,
-        "image_type": image.image_type,
-        "efi": efi,
-    }
 
 
 PLAN_FIELDS = {"disks": DISKS, "efi": Field(bool, nullable=True)}
@@ -50,18 +28,17 @@ def plan(image_id: int, profile_id: int):
     profile = db.session.get(ImageProfile, profile_id)
     if profile is None or profile.image_id != image.id:
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
-    if not image.schema_json:
-        return api_error(409, f"image {image.name} has no schema yet: upload it first")
     body = check_fields(json_object(), PLAN_FIELDS, required=("disks",))
     check_disks(body["disks"])
     efi = body.get("efi")
     try:
-        schema = json.loads(image.schema_json)
+        planner = image_planner_input(image, profile, current_app.config["STORAGE_PATH"], efi)
+    except PlanError as exc:
+        return api_error(409, str(exc))
     except ValueError as exc:
         return api_error(409, f"the schema of image {image.name} is not valid JSON: {exc}")
     try:
-        plans = plan_deploy(schema, profile_selection(profile), body["disks"],
-                            plan_options(profile, image, efi))
+        plans = planner.plan(body["disks"])
     except SchemaError as exc:
         return api_error(409, f"the schema of image {image.name} is invalid: {exc}")
     except PlanError as exc:

@@ -10,9 +10,10 @@ import hashlib
 import json
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 from sqlalchemy import or_
 
+from app import storage
 from app.api import api_error
 from app.extensions import db
 from app.jobs import redis_connection
@@ -99,6 +100,20 @@ def manifest(name: str):
     return jsonify(incoming.report(_storage(), name))
 
 
+@bp.get("/images/<name>/files/<path:relative>")
+@signed
+def get_file(name: str, relative: str):
+    """Serve one file of our complete copy, so a peer can repair a damaged copy of its own."""
+    folder = storage.image_dir(_storage(), incoming.incoming_dir(_storage(), name).name)
+    try:
+        path = storage.safe_join(folder, relative)
+    except storage.StorageError as exc:
+        return api_error(400, str(exc))
+    if storage.read_manifest(folder) is None or not path.is_file():
+        return api_error(404, f"no file {relative} in a complete copy of {name}")
+    return send_file(path, mimetype="application/octet-stream", conditional=False, etag=False)
+
+
 @bp.put("/images/<name>/files/<path:relative>")
 @signed
 def put_file(name: str, relative: str):
@@ -124,9 +139,9 @@ def commit(name: str):
     body = _json_body()
     if not isinstance(body, dict):
         return api_error(400, "the body must be a JSON object with a manifest")
-    count = swap.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []))
-    registry.record_replicated_image(_storage(), name, body["manifest"],
-                                     g.replication_sender.display_name)
+    count = swap.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []),
+                        finish=swap.finish_replicated,
+                        record={"sender": g.replication_sender.display_name})
     return jsonify({"image": name, "committed": True, "files": count})
 
 
@@ -164,7 +179,12 @@ OPENAPI_PATHS = {
         "security": _SIGNED,
         "responses": {"200": {"description": "{image, manifest, files[], incoming[]}"},
                       **_ERRORS}}},
-    "/replication/images/{name}/files/{path}": {"put": {
+    "/replication/images/{name}/files/{path}": {"get": {
+        "summary": "One file of our complete copy (a peer repairs its damaged copy)",
+        "security": _SIGNED,
+        "responses": {"200": {"description": "the file's bytes"},
+                      "404": {"description": "no complete copy or no such file"}, **_ERRORS}},
+        "put": {
         "summary": "Receive bytes offset.. of a file; verified against sha256 when complete",
         "security": _SIGNED,
         "parameters": [{"name": n, "in": "query", "required": n != "offset",

@@ -34,6 +34,9 @@ class SearchParams:
     category_ids: list[int] = field(default_factory=list)
     mode: str = "any"
     limit: int | None = 25
+    sort: str = "name"
+    descending: bool = False
+    page: int = 1
 
 
 @dataclass
@@ -109,19 +112,25 @@ def last_used_for(image_ids: list[int] | None) -> dict[int, datetime]:
 
 # What a results row shows; loaded as plain rows, several times faster than whole images.
 ROW_COLUMNS = (Image.id, Image.name, Image.environment, Image.image_type,
-               Image.size_on_server_bytes, Image.protected, Image.enabled)
+               Image.size_on_server_bytes, Image.protected, Image.enabled, Image.last_upload_at)
+# The columns the list can be sorted by (name is the tie-breaker of every order).
+SORTS = {"name": Image.name, "size": Image.size_on_server_bytes,
+         "last_upload": Image.last_upload_at, "environment": Image.environment,
+         "type": Image.image_type}
 
 
 def search_images(params: SearchParams, rows_only: bool = False) -> SearchResult:
-    """Run a search: matching images ordered by name, their count and their last use.
+    """Run a search: one page of matching images in the asked order, the count, the last use.
 
     With `rows_only` the images are light rows holding only ROW_COLUMNS (the search page).
     """
     stmt = filtered_statement(params)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
-    page = stmt.order_by(Image.name)
+    column = SORTS.get(params.sort, Image.name)
+    order = column.desc() if params.descending else column.asc()
+    page = stmt.order_by(order, Image.name) if column is not Image.name else stmt.order_by(order)
     if params.limit is not None:
-        page = page.limit(params.limit)
+        page = page.limit(params.limit).offset((max(params.page, 1) - 1) * params.limit)
     if rows_only:
         images = list(db.session.execute(page.with_only_columns(*ROW_COLUMNS)))
     else:
@@ -148,3 +157,55 @@ def preload_categories(images: list[Image]) -> None:
             by_image.setdefault(image_id, []).append(categories[category_id])
     for image in images:
         set_committed_value(image, "categories", by_image.get(image.id, []))
+
+
+def profile_counts(image_ids: list[int]) -> dict[int, int]:
+    """Return how many profiles each of these images has, in one query."""
+    from app.models import ImageProfile
+
+    if not image_ids:
+        return {}
+    stmt = (select(ImageProfile.image_id, func.count()).where(ImageProfile.image_id.in_(image_ids))
+            .group_by(ImageProfile.image_id))
+    return dict(db.session.execute(stmt).all())
+
+
+def category_names(image_ids: list[int]) -> dict[int, list[str]]:
+    """Return each image's category names (sorted), in one query."""
+    if not image_ids:
+        return {}
+    link = image_categories.c
+    stmt = (select(link.image_id, Category.name).join(Category, Category.id == link.category_id)
+            .where(link.image_id.in_(image_ids)).order_by(Category.name))
+    names: dict[int, list[str]] = {}
+    for image_id, name in db.session.execute(stmt):
+        names.setdefault(image_id, []).append(name)
+    return names
+
+
+def parse_params(args) -> SearchParams:
+    """Read search parameters from a query string; ValueError says which one is wrong."""
+    try:
+        limit = parse_limit(args.get("limit"))
+    except ValueError as exc:
+        raise ValueError(f"limit={args.get('limit')!r}: the limit is a positive number "
+                         "or 'all'.") from exc
+    ids = []
+    for value in args.getlist("category"):
+        if not value.isdigit():
+            raise ValueError(f"category={value!r}: categories are given by their number.")
+        ids.append(int(value))
+    mode = args.get("mode") or "any"
+    if mode not in CATEGORY_MODES:
+        raise ValueError(f"mode={mode!r}: the match mode is one of {', '.join(CATEGORY_MODES)}.")
+    sort = args.get("sort") or "name"
+    if sort not in SORTS:
+        raise ValueError(f"sort={sort!r}: sort by one of {', '.join(SORTS)}.")
+    direction = args.get("dir") or "asc"
+    if direction not in ("asc", "desc"):
+        raise ValueError(f"dir={direction!r}: the direction is asc or desc.")
+    page = args.get("page") or "1"
+    if not page.isdigit() or int(page) < 1:
+        raise ValueError(f"page={page!r}: the page is a positive number.")
+    return SearchParams(q=args.get("q", "").strip(), category_ids=ids, mode=mode, limit=limit,
+                        sort=sort, descending=direction == "desc", page=int(page))

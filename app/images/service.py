@@ -18,6 +18,7 @@ from app.errors import Refused
 from app.extensions import db
 from app.images import rules
 from app.models import Category, Image, default_profile_for, record_history
+from app.roles import require_role
 
 
 class ImageError(Refused):
@@ -128,6 +129,8 @@ def update_image(storage_path: str | Path, image: Image, changes: dict) -> Image
     if renaming and name_taken(new_name, exclude_id=image.id):
         raise ImageError(f"An image named {new_name} already exists.", "name", 409)
 
+    if image.protected and changes.get("protected") is False:
+        require_role("admin", "unprotect an image")
     old_name = image.name
     for key in ("description", "enabled", "protected", "on_demand", "replication_mode"):
         if key in changes:
@@ -208,3 +211,16 @@ def _undo_rename(storage_path: str | Path, moved: bool, old_name: str, new_name:
     """Move a renamed folder back after a failed commit."""
     if moved:
         storage.rename_image(storage_path, new_name, old_name)
+
+
+def image_for_on_demand_upload(storage_path: str | Path, name: str) -> Image:
+    """Return the image an on-demand upload names, creating it with the defaults when new.
+
+    The seed's usual way to make an image: upload from the imaging client under a new name;
+    the image gets the defaults (Linux environment, Block type, the default profile).
+    """
+    existing = db.session.scalar(db.select(Image).where(func.lower(Image.name) == name.lower()))
+    if existing is not None:
+        return existing
+    return create_image(storage_path, name=name, environment="linux", image_type="block",
+                        description="Created by an on-demand upload.")

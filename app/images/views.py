@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -19,8 +20,16 @@ from app.extensions import db
 from app.images import rules, service
 from app.images.forms import ConfirmForm, GeneralForm, NewImageForm
 from app.images.loaders import image_or_404
-from app.images.search import CATEGORY_MODES, LIMITS, SearchParams, parse_limit, search_images
-from app.models import Category
+from app.images.search import (
+    CATEGORY_MODES,
+    LIMITS,
+    SearchParams,
+    category_names,
+    parse_params,
+    profile_counts,
+    search_images,
+)
+from app.models import Category, Image
 
 bp = Blueprint("images", __name__, url_prefix="/images")
 
@@ -35,7 +44,9 @@ def _image_helpers() -> dict:
         return endpoint in current_app.view_functions
 
     return {"has_endpoint": has_endpoint, "type_labels": rules.TYPE_LABELS,
-            "environment_labels": rules.ENVIRONMENT_LABELS}
+            "environment_labels": rules.ENVIRONMENT_LABELS,
+            "types_by_environment": rules.TYPES_BY_ENVIRONMENT,
+            "default_types": rules.DEFAULT_TYPES}
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -46,32 +57,46 @@ def _too_large(error: RequestEntityTooLarge):
     return render_template("images/too_large.html", message=message), 413
 
 
-def _search_params() -> SearchParams:
-    """Read the search form from the query string, falling back to defaults on junk."""
-    args = request.args
-    ids = [int(v) for v in args.getlist("category") if v.isdigit()]
-    mode = args.get("mode", "any")
+def _search_params(categories: list[Category]) -> SearchParams:
+    """Read the search form from the query string; a bad parameter is a 400 that says why."""
     try:
-        limit = parse_limit(args.get("limit"))
-    except ValueError:
-        limit = 25
-    return SearchParams(q=args.get("q", "").strip(), category_ids=ids,
-                        mode=mode if mode in CATEGORY_MODES else "any", limit=limit)
+        params = parse_params(request.args)
+    except ValueError as exc:
+        abort(400, description=f"The search was not understood: {exc}")
+    unknown = set(params.category_ids) - {category.id for category in categories}
+    if unknown:
+        abort(400, description="The search was not understood: no category has the number "
+                               f"{', '.join(str(i) for i in sorted(unknown))}.")
+    return params
+
+
+def _search_url(**changes: str | int | None) -> str:
+    """The search URL with the current parameters, some changed (None removes one)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [str(value)]
+    return url_for("images.search", **args)
 
 
 @bp.get("/")
 def search():
-    """List images filtered by name, categories and limit (rows only for htmx)."""
-    params = _search_params()
+    """List images filtered, sorted and paged (rows only for htmx)."""
+    categories = db.session.scalars(db.select(Category).order_by(Category.name)).all()
+    params = _search_params(categories)
     result = search_images(params, rows_only=True)
+    ids = [image.id for image in result.images]
     context = {
         "result": result, "params": params, "limits": LIMITS, "modes": CATEGORY_MODES,
         "limit_value": "all" if params.limit is None else str(params.limit),
-        "form": ConfirmForm(),
+        "form": ConfirmForm(), "profile_counts": profile_counts(ids),
+        "category_names": category_names(ids), "filtered": bool(params.q or params.category_ids),
+        "first": (params.page - 1) * (params.limit or 0) + 1, "search_url": _search_url,
     }
     if htmx.is_partial():
         return render_template("images/_rows.html", **context)
-    categories = db.session.scalars(db.select(Category).order_by(Category.name)).all()
     return render_template("images/search.html", categories=categories, **context)
 
 
@@ -122,6 +147,9 @@ def delete(image_id: int):
     if not form.validate_on_submit():
         flash("The request was not valid: reload the page and try again.", "error")
         return redirect(url_for("images.general", image_id=image.id), 303)
+    if request.form.get("confirmed") != "1" and not image.protected:
+        return render_template("images/confirm_delete.html", images=[image], form=form,
+                               action=url_for("images.delete", image_id=image.id), back="")
     name = image.name
     try:
         service.delete_image(current_app.config["STORAGE_PATH"], image)
@@ -145,6 +173,11 @@ def bulk_delete():
     if not ids:
         flash("No images selected.", "error")
         return redirect(back, 303)
+    if request.form.get("confirmed") != "1":
+        chosen = db.session.scalars(db.select(Image).where(Image.id.in_(set(ids)))
+                                    .order_by(Image.name)).all()
+        return render_template("images/confirm_delete.html", images=chosen, form=form,
+                               action=url_for("images.bulk_delete"), back=back)
     deleted, skipped = service.bulk_delete(current_app.config["STORAGE_PATH"], ids)
     if deleted:
         flash(f"Deleted {len(deleted)} image(s): {', '.join(deleted)}.", "success")

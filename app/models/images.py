@@ -57,6 +57,10 @@ class Image(db.Model):
     schema_json: Mapped[str | None] = mapped_column(Text, default=None)
     schema_status: Mapped[str] = mapped_column(String(16), default="none")
     schema_error: Mapped[str] = mapped_column(Text, default="")
+    # Set by the integrity check when a stored file no longer matches the manifest; a
+    # damaged image is not deployed until it is repaired or uploaded again.
+    damaged: Mapped[str] = mapped_column(Text, default="")
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

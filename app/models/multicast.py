@@ -151,6 +151,13 @@ class MulticastClient(db.Model):
         """Return the per-stream progress."""
         return json.loads(self.progress_json or "{}")
 
+    @property
+    def label(self) -> str:
+        """Return the name the session log and page use for this machine."""
+        if self.computer is not None:
+            return self.computer.name
+        return f"client {self.client_id or self.id}"
+
     def percent(self, total_bytes: int) -> int:
         """Return the share of all streams received, 0-100."""
         if self.state == "done":
@@ -167,6 +174,9 @@ class MulticastClient(db.Model):
             "address": self.address,
             "state": self.state,
             "progress": self.progress,
+            "multicast_bytes": sum(int(p.get("multicast_bytes", 0))
+                                   for p in self.progress.values()),
+            "http_bytes": sum(int(p.get("http_bytes", 0)) for p in self.progress.values()),
             "error": self.error,
             "joined_at": _iso(self.joined_at),
         }

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import current_app
 
+from app.deploys import captured_schema, plan_image_deploy
+from app.imaging.schema import SchemaError
 from app.models import Image, ImageProfile
-from app.storage import image_dir
 
 
 class PlanError(Exception):
@@ -24,24 +23,17 @@ def profile_options(profile: ImageProfile | None) -> dict:
 
 
 def stored_schema(image: Image) -> dict:
-    """Return the schema kept in the image folder (the one the files were captured with)."""
-    path = image_dir(current_app.config["STORAGE_PATH"], image.name) / "schema.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    if image.schema is None:
+    """Return the schema the image's files were captured with (what the client restores)."""
+    schema = captured_schema(image, current_app.config["STORAGE_PATH"])
+    if schema is None:
         raise PlanError(f"image {image.name} has no schema")
-    return image.schema
+    return schema
 
 
-def plan_for(image: Image, profile: ImageProfile | None, disks: list[dict]) -> list[dict]:
+def plan_for(image: Image, profile: ImageProfile | None, disks: list[dict],
+             efi: bool | None = None) -> list[dict]:
     """Return one plan per destination disk, refusing disks the image cannot fit."""
-    from app.imaging.planner import PlanError as PlannerError
-    from app.imaging.planner import plan_deploy
-
-    selection = None
-    if profile is not None and profile.modify_image_schema and profile.deploy_schema:
-        selection = json.loads(profile.deploy_schema)
     try:
-        return plan_deploy(stored_schema(image), selection, disks, profile_options(profile))
-    except (PlannerError, ValueError) as exc:
+        return plan_image_deploy(image, profile, disks, current_app.config["STORAGE_PATH"], efi)
+    except (SchemaError, ValueError) as exc:  # PlanError of the planner is a ValueError
         raise PlanError(str(exc)) from exc

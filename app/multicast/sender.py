@@ -99,7 +99,7 @@ def _mark_sending(session_id: int) -> None:
 
 
 def send_stream(session_id: int, stream: dict) -> str | None:
-    """Run the udp-sender of one stream to its end; return an error message or None."""
+    """Run the udp-sender of one stream to its end; return what went wrong, or None."""
     session = _reload(session_id)
     index = stream["index"]
     if index == 0:
@@ -133,7 +133,8 @@ def send_stream(session_id: int, stream: dict) -> str | None:
                 db.session.commit()
             timeout = session.partition_timeout_seconds
             if started_at is not None and time.monotonic() - started_at > timeout:
-                return f"partition stream {index} timed out after {timeout} s"
+                return _stream_failed(session_id, index, "timed_out",
+                                      f"stream {index} timed out after {timeout} s")
     finally:
         if proc.poll() is None:
             kill_group(proc.pid, "udp-sender")
@@ -142,12 +143,23 @@ def send_stream(session_id: int, stream: dict) -> str | None:
     session = _reload(session_id)
     if proc.returncode != 0:
         tail = " / ".join(output.lines[-3:])
-        return f"udp-sender of stream {index} exited {proc.returncode}: {tail}"
+        return _stream_failed(session_id, index, "failed",
+                              f"udp-sender of stream {index} exited {proc.returncode}: {tail}")
     _update_stream(session, index, state="done", finished_at=str(utcnow()),
                    sent_bytes=stream["size_bytes"])
     session.sender_pid = None
     db.session.commit()
     return None
+
+
+def _stream_failed(session_id: int, index: int, state: str, reason: str) -> str:
+    """Mark a stream that did not reach every receiver; they complete it over HTTP."""
+    session = _reload(session_id)
+    _update_stream(session, index, state=state, finished_at=str(utcnow()), error=reason)
+    session.sender_pid = None
+    session.append_log(f"{reason}; its receivers complete it over HTTP")
+    db.session.commit()
+    return reason
 
 
 def wait_for_clients(session_id: int) -> None:
@@ -173,16 +185,18 @@ def supervise(session_id: int) -> None:
     write_pidfile(session_id, supervisor=os.getpid())
     session.supervisor_pid = os.getpid()
     db.session.commit()
+    errors = []
     try:
         for stream in session.streams:
+            # A stream that fails (sender died, timed out) is completed by its receivers
+            # over HTTP; the session goes on with the next one for everybody.
             error = send_stream(session_id, stream)
             if error:
-                _finish(session_id, "failed", error)
-                return
+                errors.append(error)
             if not _reload(session_id).live:
                 return
         wait_for_clients(session_id)
-        _finish(session_id, "finished")
+        _finish(session_id, "finished", "; ".join(errors))
     except Stopped:
         db.session.rollback()
         _finish(session_id, "cancelled", "the supervisor was stopped")

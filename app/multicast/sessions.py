@@ -25,6 +25,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.models.computers import Computer
 from app.models.multicast import LIVE_STATES
+from app.multicast.outcomes import session_summary
 from app.storage import image_dir, read_manifest
 
 STREAM_KINDS = ("partclone", "dd", "wim")
@@ -35,6 +36,9 @@ DEFAULTS = {
     "MULTICAST_COMMAND_PREFIX": [],
     "MULTICAST_STREAM_WAIT": 30,
     "MULTICAST_CLIENT_GRACE": 120,
+    # Seconds of silence after which a receiver completes its stream over HTTP (0: derived
+    # from MULTICAST_STREAM_WAIT, at least 60).
+    "MULTICAST_RECEIVE_TIMEOUT": 0,
 }
 
 
@@ -49,6 +53,12 @@ class LateJoinError(SessionError):
 def setting(key: str):
     """Return a multicast config value, falling back to the built-in default."""
     return current_app.config.get(key, DEFAULTS[key])
+
+
+def receive_timeout() -> int:
+    """Return the seconds of silence after which a receiver falls back to HTTP."""
+    configured = int(setting("MULTICAST_RECEIVE_TIMEOUT") or 0)
+    return configured or max(60, int(setting("MULTICAST_STREAM_WAIT")) * 4)
 
 
 def local_com_server() -> ComServer | None:
@@ -171,15 +181,20 @@ def find_computer(client_id: str, computer_name: str) -> Computer | None:
 def join_session(session: MulticastSession, client_id: str, address: str = "",
                  computer_name: str = "") -> MulticastClient:
     """Add a client to a waiting session, refusing late joiners (the caller commits)."""
+    existing = next((c for c in session.clients if client_id and c.client_id == client_id), None)
+    if existing is not None and session.live:
+        # A machine that rebooted or restarted its client joins again: it restores the
+        # streams already sent over HTTP and takes the next ones by multicast.
+        if session.state == "sending":
+            session.append_log(f"{existing.label}: joined again while stream "
+                               f"{session.current_stream} was sending")
+        existing.state, existing.error, existing.progress_json = "joined", "", "{}"
+        existing.finished_at = None
+        return existing
     if session.state != "waiting":
         raise LateJoinError(
             f"session {session.name} is {session.state}: joining now would only get the tail "
             "of the stream; wait for the next session")
-    existing = next((c for c in session.clients if client_id and c.client_id == client_id), None)
-    if existing is not None:
-        # A client that rebooted before sending started may join again.
-        existing.state, existing.error, existing.progress_json = "joined", "", "{}"
-        return existing
     if session.joined >= session.expected_clients:
         raise LateJoinError(
             f"session {session.name} is full ({session.expected_clients} clients expected)")
@@ -206,12 +221,17 @@ def finish_session(session: MulticastSession, state: str, error: str = "") -> No
     for member in session.clients:
         if member.state in ("joined", "receiving") and state != "finished":
             member.state, member.error = "failed", member.error or f"session {state}"
+    split = session_summary(session)
     summary = {
         "session": session.name, "state": state, "error": session.error,
         "expected_clients": session.expected_clients, "joined_clients": session.joined,
         "clients": [{"client_id": c.client_id, "state": c.state, "error": c.error}
                     for c in session.clients],
+        "machines": split["machines"], "all_fell_back": split["all_fell_back"],
+        "multicast_bytes": split["multicast_bytes"], "http_bytes": split["http_bytes"],
     }
+    if split["warning"]:
+        session.append_log(f"warning: {split['warning']}")
     if session.image_id is not None:
         record_history("image", session.image_id, "multicast", summary, session.created_by)
     for member in session.clients:

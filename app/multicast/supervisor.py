@@ -28,7 +28,7 @@ from app.multicast.sessions import create_session, finish_session
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG_KEYS = ("SQLALCHEMY_DATABASE_URI", "STORAGE_PATH", "MULTICAST_PORT_START",
                "MULTICAST_PORT_END", "MULTICAST_INTERFACE", "MULTICAST_COMMAND_PREFIX",
-               "MULTICAST_STREAM_WAIT", "MULTICAST_CLIENT_GRACE")
+               "MULTICAST_STREAM_WAIT", "MULTICAST_CLIENT_GRACE", "MULTICAST_RECEIVE_TIMEOUT")
 
 
 class Stopped(Exception):

@@ -9,6 +9,7 @@ from app.auth import current_username
 from app.extensions import db
 from app.models import ComputerGroup, ComServer, ImageProfile, MulticastSession
 from app.multicast.forms import ConfirmForm, SessionForm
+from app.multicast.outcomes import session_summary
 from app.multicast.sessions import SessionError
 from app.multicast.supervisor import cancel_session, start_session
 
@@ -29,7 +30,8 @@ def index():
     sessions = db.session.scalars(
         db.select(MulticastSession).order_by(MulticastSession.id.desc()).limit(50)).all()
     live = any(s.live for s in sessions)
-    context = {"sessions": sessions, "live": live, "form": ConfirmForm()}
+    summaries = {s.id: session_summary(s) for s in sessions}
+    context = {"sessions": sessions, "live": live, "form": ConfirmForm(), "summaries": summaries}
     if htmx.is_partial():
         body = render_template("multicast/_sessions.html", **context)
         return body, (200 if live else htmx.STOP_POLLING)

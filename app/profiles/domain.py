@@ -15,6 +15,7 @@ from app.models.images import Image, record_history
 from app.models.profiles import OPTION_FIELDS, default_profile_for
 from app.profiles import selections
 from app.profiles.options import ProfileError, apply_changes, clean_changes
+from app.roles import require_role
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ def update_profile(profile: ImageProfile, image: Image, changes: dict,
                    boot_folder: str | Path) -> dict:
     """Validate and apply option changes with history; return what changed."""
     cleaned = clean_changes(profile, image, changes, boot_folder)
+    script = cleaned.get("custom_partition_script", profile.custom_partition_script)
+    if script != profile.custom_partition_script:
+        require_role("admin", "change a custom partition script (it runs as root)")
     changed = apply_changes(profile, cleaned)
     if {"deploy_schema", "modify_image_schema"} & changed.keys():
         refresh_minimums(profile, image)

@@ -124,6 +124,27 @@ class Peer:
         return self.call("PUT", f"/images/{name}/files/{path}", query, data,
                          data_sha256 or hashlib.sha256(data).hexdigest(), on_sent)
 
+    def open_file(self, name: str, path: str) -> http.client.HTTPResponse:
+        """Start reading one file of the peer's copy (to repair ours); the caller closes it."""
+        signed_path = API + f"/images/{name}/files/{path}"
+        headers = sign_request(self.secret, self.sender, "GET", signed_path, EMPTY_SHA256)
+        factory = (http.client.HTTPSConnection if self.scheme == "https"
+                   else http.client.HTTPConnection)
+        connection = factory(self.netloc, timeout=self.timeout)
+        try:
+            connection.request("GET", self.prefix + quote(signed_path, safe="/"),
+                               headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise RemoteError(f"{self.url} unreachable: {exc}", retryable=True) from None
+        if response.status != 200:
+            raw = response.read()
+            connection.close()
+            raise RemoteError(f"{self.url}: {raw[:200].decode(errors='replace')}",
+                              status=response.status)
+        return response
+
     def commit(self, name: str, manifest: dict, extra_files: list[dict]) -> dict:
         """Ask the peer to verify and swap in its incoming copy."""
         body = json.dumps({"manifest": manifest, "extra_files": extra_files}).encode()

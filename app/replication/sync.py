@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from app import storage
 from app.replication.plan import TransferPlan, plan_transfer
@@ -70,40 +70,84 @@ def source_files(folder: Path) -> tuple[dict, list[dict], list[dict]]:
     return manifest, files, extras
 
 
-def _read_chunk(handle: BinaryIO, count: int) -> tuple[bytes, str]:
-    """Read the next chunk of a file and hash it (runs beside the upload of the previous)."""
-    data = handle.read(count)
-    return data, hashlib.sha256(data).hexdigest()
+class DamagedSource(SyncError):
+    """Our own copy of a file does not match our manifest: nothing of it is sent."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _checked(view: memoryview, expected: str | None, path: str, index: int) -> str:
+    """Hash one chunk of our file (read-ahead thread); refuse it when it is damaged."""
+    digest = hashlib.sha256(view).hexdigest()
+    if expected is not None and digest != expected:
+        raise DamagedSource(path, f"our copy of {path} is damaged: chunk {index} does not "
+                                  "match the manifest; nothing of it was sent")
+    return digest
+
+
+def send_file(peer: Peer, name: str, folder: Path, item, entry: dict, piece: int,
+              on_sent: Callable[[int], None], reader: ThreadPoolExecutor) -> None:
+    """Send bytes item.offset.. of one file, each manifest chunk checked before it leaves.
+
+    The file is mapped, not read: chunks are hashed from the page cache and sent from it,
+    and the next chunk is checked while this one is on the wire.
+    """
+    path, size = folder / item.path, item.size_bytes
+    chunks = entry.get("chunks") if entry.get("chunk_bytes") else None
+    if chunks is None:
+        # No digests per chunk (an older manifest, an extra file): check the whole file.
+        if storage.sha256_file(path) != item.sha256:
+            raise DamagedSource(item.path, f"our copy of {item.path} is damaged: its SHA-256 "
+                                           "does not match the manifest; not sent")
+    if size == 0:
+        peer.put_chunk(name, item.path, 0, 0, item.sha256, b"", on_sent)
+        return
+    span = entry["chunk_bytes"] if chunks else piece
+    count = -(-size // span)
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mapped)
+    try:
+        if len(view) != size:
+            raise SyncError(f"{item.path} changed while it was being sent")
+
+        def check(index: int):
+            return reader.submit(_checked, view[index * span:min(size, (index + 1) * span)],
+                                 chunks[index] if chunks else None, item.path, index)
+
+        first = item.offset // span
+        pending = check(first)
+        for index in range(first, count):
+            digest = pending.result()
+            if index + 1 < count:
+                pending = check(index + 1)
+            low, high = max(item.offset, index * span), min(size, (index + 1) * span)
+            for start in range(low, high, piece):
+                stop = min(high, start + piece)
+                whole = (start, stop) == (index * span, min(size, (index + 1) * span))
+                body = view[start:stop]
+                peer.put_chunk(name, item.path, start, size, item.sha256, body, on_sent,
+                               digest if whole else hashlib.sha256(body).hexdigest())
+                body.release()
+    finally:
+        pending = None
+        view.release()
+        try:
+            mapped.close()
+        except BufferError:
+            pass  # a slice still referenced by a failed call; the collector closes it
 
 
 def send_plan(peer: Peer, name: str, folder: Path, plan: TransferPlan, chunk_bytes: int,
-              on_sent: Callable[[int], None]) -> int:
-    """Send every planned file in chunks; return the number of files completed.
-
-    The next chunk is read and hashed while the current one is on the wire, so disk,
-    CPU and network work at the same time.
-    """
+              on_sent: Callable[[int], None], entries: dict[str, dict] | None = None) -> int:
+    """Send every planned file in chunks; return the number of files completed."""
     done = 0
     with ThreadPoolExecutor(max_workers=1) as reader:
         for item in plan.send:
-            with open(folder / item.path, "rb") as handle:
-                handle.seek(item.offset)
-                offset = item.offset
-                pending = reader.submit(_read_chunk, handle,
-                                        min(chunk_bytes, item.size_bytes - offset))
-                while True:
-                    data, digest = pending.result()
-                    if len(data) != min(chunk_bytes, item.size_bytes - offset):
-                        raise SyncError(f"{item.path} changed while it was being sent")
-                    following = offset + len(data)
-                    if following < item.size_bytes:
-                        pending = reader.submit(_read_chunk, handle,
-                                                min(chunk_bytes, item.size_bytes - following))
-                    peer.put_chunk(name, item.path, offset, item.size_bytes, item.sha256,
-                                   data, on_sent, digest)
-                    offset = following
-                    if offset >= item.size_bytes:
-                        break
+            send_file(peer, name, folder, item, (entries or {}).get(item.path, {}),
+                      chunk_bytes, on_sent, reader)
             done += 1
     return done
 
@@ -137,7 +181,8 @@ def replicate(peer: Peer, name: str, folder: Path, *, chunk_bytes: int = 16 << 2
 
             if progress is not None:
                 progress(0, to_send)
-            result.files_sent += send_plan(peer, name, folder, plan, chunk_bytes, on_sent)
+            result.files_sent += send_plan(peer, name, folder, plan, chunk_bytes, on_sent,
+                                           {entry["path"]: entry for entry in files})
             peer.commit(name, manifest, extras)
             result.log.append("committed")
             return result

@@ -37,7 +37,7 @@ def test_new_image_creates_and_redirects(client, app):
         assert image.protected and image.on_demand and image.enabled
     assert (Path(app.config["STORAGE_PATH"]) / "images" / "win11").is_dir()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Image win11 created." in page and 'value="winpe"' in page and "readonly" in page
+    assert "Image win11 created." in page and "WinPE (recommended)" in page
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -103,7 +103,10 @@ def test_delete_refuses_protected(client, app):
     drop = _make(app, "drop")
     response = client.post(f"/images/{keep}/delete", follow_redirects=True)
     assert "keep is protected" in response.get_data(as_text=True)
-    assert client.post(f"/images/{drop}/delete").headers["Location"].endswith("/images/")
+    confirm = client.post(f"/images/{drop}/delete")
+    assert confirm.status_code == 200 and "Delete 1 image?" in confirm.text  # no JS: confirm
+    response = client.post(f"/images/{drop}/delete", data={"confirmed": "1"})
+    assert response.headers["Location"].endswith("/images/")
     with app.app_context():
         assert [i.name for i in _db.session.scalars(_db.select(Image))] == ["keep"]
 
@@ -111,7 +114,7 @@ def test_delete_refuses_protected(client, app):
 def test_bulk_delete_reports_deleted_and_skipped(client, app):
     ids = [_make(app, n, protected=(n == "gold")) for n in ("alpha", "beta", "gold")]
     response = client.post("/images/delete", data={"image_ids": [str(i) for i in ids],
-                                                   "next": "/images/?q=a"})
+                                                   "next": "/images/?q=a", "confirmed": "1"})
     assert response.status_code == 303 and response.headers["Location"] == "/images/?q=a"
     page = client.get("/images/").get_data(as_text=True)
     assert "Deleted 2 image(s): alpha, beta." in page
@@ -132,14 +135,31 @@ def test_search_page_and_partial(client, app):
     text = partial.get_data(as_text=True)
     assert "<html" not in text and "Showing 3 of 3 images." in text
     assert re.search(r">ubuntu<.*?\d{4}-\d\d-\d\d \d\d:\d\d", text, re.S)
-    assert text.count(">never<") == 2
+    assert text.count(">never<") == 2 + 3  # last used (2 of 3), last upload (3 of 3)
     assert "HX-Request" in partial.headers["Vary"]
 
 
-def test_search_ignores_junk_parameters(client, app):
+@pytest.mark.parametrize("query, words", [
+    ("limit=abc", "limit is a positive number"), ("mode=xor", "match mode"),
+    ("category=abc", "by their number"), ("category=99", "no category has the number 99"),
+    ("sort=colour", "sort by one of"), ("page=0", "page is a positive number")])
+def test_search_refuses_bad_parameters_in_words(client, app, query, words):
     _make(app, "x1")
-    response = client.get("/images/?limit=lots&mode=xor&category=abc")
-    assert response.status_code == 200 and "x1" in response.get_data(as_text=True)
+    response = client.get(f"/images/?{query}")
+    assert response.status_code == 400 and words in response.text
+    assert '<nav>' in response.text or 'class="topbar"' in response.text
+
+
+def test_search_sorts_and_pages_past_the_limit(client, app):
+    for number in range(30):
+        _make(app, f"img-{number:02d}")
+    first = client.get("/images/?limit=25").text
+    assert "Showing 1–25 of 30 images." in first and 'rel="next"' in first
+    second = client.get("/images/?limit=25&page=2").text
+    assert "Showing 26–30 of 30 images." in second and "img-29" in second
+    assert "img-00" not in second
+    descending = client.get("/images/?sort=name&dir=desc&limit=25").text
+    assert descending.index("img-29") < descending.index("img-28")
 
 
 def test_tabs_link_only_existing_endpoints(client, app):

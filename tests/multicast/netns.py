@@ -11,7 +11,11 @@ SUBNET = "10.231.0"
 
 
 def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
+    _run(["ip", *args])
+
+
+def _run(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def netns_available() -> bool:
@@ -57,7 +61,7 @@ class Lan:
             host = f"{self.tag}-h{index}"
             _ip("netns", "add", host)
             self.hosts.append(host)
-            outer = f"v{self.tag[-4:]}{index}"
+            outer = self.port(index)
             # Both ends are born in the bridge namespace, then one moves to the host.
             _ip("-n", self.bridge_ns, "link", "add", outer, "type", "veth", "peer", "name",
                 self.iface)
@@ -74,13 +78,45 @@ class Lan:
             _ip("-n", host, "route", "add", "224.0.0.0/4", "dev", self.iface)
         return self
 
+    def port(self, index: int) -> str:
+        """Return the name of host `index`'s link on the bridge (in the bridge namespace)."""
+        return f"v{self.tag[-4:]}{index}"
+
+    def starve_udp(self, index: int, mbit: float | None) -> None:
+        """Squeeze the UDP packets to and from host `index` through `mbit` Mbit/s (None: undo).
+
+        An htb class with a 5-packet queue drops whatever UDP exceeds the rate, so the host
+        loses multicast packets while its TCP (HTTP) traffic passes at full speed. (This
+        kernel has no netem or tc actions; htb and u32 are what it offers.) Applied inside the
+        host namespace for what it sends and on its bridge port for what it gets.
+        """
+        for namespace, dev in ((self.hosts[index], self.iface),
+                               (self.bridge_ns, self.port(index))):
+            tc = ["tc", "-n", namespace]
+            subprocess.run([*tc, "qdisc", "del", "dev", dev, "root"], capture_output=True)
+            if mbit is None:
+                continue
+            _run([*tc, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default",
+                  "10", "r2q", "1000"])
+            _run([*tc, "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb",
+                  "rate", "10gbit"])
+            _run([*tc, "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb",
+                  "rate", f"{mbit}mbit", "ceil", f"{mbit}mbit"])
+            _run([*tc, "qdisc", "add", "dev", dev, "parent", "1:20", "pfifo", "limit", "5"])
+            _run([*tc, "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "u32",
+                  "match", "ip", "protocol", "17", "0xff", "flowid", "1:20"])
+
+    def kill_host(self, index: int) -> None:
+        """Kill every process running inside host `index`'s namespace."""
+        pids = subprocess.run(["ip", "netns", "pids", self.hosts[index]], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+
     def kill_processes(self) -> None:
         """Kill every process still running inside the host namespaces."""
-        for host in self.hosts:
-            pids = subprocess.run(["ip", "netns", "pids", host], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], capture_output=True)
+        for index in range(len(self.hosts)):
+            self.kill_host(index)
 
     def destroy(self) -> None:
         """Delete every namespace of this LAN (their links go with them)."""
@@ -91,4 +127,4 @@ class Lan:
 
 def make_lan(count: int, mtu: int = 1500) -> Lan:
     """Create a LAN of `count` hosts with a unique tag."""
-    return Lan(tag=f"cm{uuid.uuid4().hex[:5]}").create(count, mtu)
+    return Lan(tag=f"mcp{uuid.uuid4().hex[:5]}").create(count, mtu)

@@ -4,6 +4,10 @@ The server runs inside the sender's namespace (HTTP for the clients' join and re
 test drives sessions through the API, the supervisor runs udp-sender in the sender namespace
 through MULTICAST_COMMAND_PREFIX, and each client runs `castor-client multicast` inside its
 own namespace onto a disk-image file. Every deployed disk is checked file by file.
+
+The fault tests (a receiver killed, restarted, losing packets, the sender killed, a stream
+over its time limit) check that no machine fails for what HTTP can fix: each completes the
+stream it missed over HTTP and ends with the same files.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from pathlib import Path
 import pytest
 
 from app.extensions import db
-from app.models import ApiToken, History, Image, MulticastPort, MulticastSession, User
+from app.models import (
+    ApiToken,
+    History,
+    Image,
+    MulticastPort,
+    MulticastSession,
+    ProfileScript,
+    ScriptModule,
+    User,
+)
 from app.models.profiles import default_profile_for
 from tests.conftest import make_app, needs_root
 from tests.multicast import imagebuilder as ib
@@ -28,6 +41,9 @@ from tests.multicast.netns import make_lan, netns_available
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8731
+MULTICAST = {"MULTICAST_STREAM_WAIT": 5, "MULTICAST_CLIENT_GRACE": 60,
+             "MULTICAST_PORT_START": 9100, "MULTICAST_PORT_END": 9199,
+             "MULTICAST_INTERFACE": "lan0", "MULTICAST_RECEIVE_TIMEOUT": 6}
 pytestmark = [needs_root, pytest.mark.root]
 
 
@@ -42,16 +58,19 @@ def lab(tmp_path_factory):
     schema = ib.capture_image(source, base / "storage" / "images" / "lab", "lab")
     lan = make_lan(4)
     server = None
+    settings = {**MULTICAST, "MULTICAST_COMMAND_PREFIX": lan.prefix(0)}
     try:
-        app = make_app(base, MULTICAST_COMMAND_PREFIX=lan.prefix(0),
-                       MULTICAST_INTERFACE=lan.iface, MULTICAST_STREAM_WAIT=5,
-                       MULTICAST_CLIENT_GRACE=30, MULTICAST_PORT_START=9100,
-                       MULTICAST_PORT_END=9199)
+        app = make_app(base, **settings)
         with app.app_context():
             user = User(username="admin", is_admin=True)
             user.set_password("correct horse")
             image = Image(name="lab", schema_json=json.dumps(schema), protected=True)
             image.profiles.append(default_profile_for("block", "linux"))
+            # The same per-disk steps as unicast: scripts before imaging and after file copy.
+            for when in ("before_imaging", "after_file_copy"):
+                script = ScriptModule(name=f"log-{when}", contents=(
+                    f'echo "{when} $CASTOR_DISK" >> {base / "scripts.log"}\n'))
+                image.profiles[0].scripts.append(ProfileScript(module=script, run_when=when))
             slow = default_profile_for("block", "linux")
             slow.name = "slow"
             # Slow enough to kill a receiver mid-stream; also exercises the profile's args.
@@ -61,7 +80,8 @@ def lab(tmp_path_factory):
             db.session.add_all([user, image, row])
             db.session.commit()
         config = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "STORAGE_PATH",
-                                             "SECRET_KEY", "REDIS_URL", "TESTING")}
+                                             "SECRET_KEY", "REDIS_URL", "TESTING",
+                                             *settings)}
         (base / "serve.json").write_text(json.dumps(config))
         ready = base / "ready"
         server = subprocess.Popen(
@@ -163,30 +183,60 @@ def udp_processes(*markers: str) -> list[int]:
     return found
 
 
+def host_receiver(lab, host: int, *markers: str) -> int | None:
+    """Return the PID of the udp-receiver running in a host's namespace, if any."""
+    pids = subprocess.run(["ip", "netns", "pids", lab["lan"].hosts[host]], capture_output=True,
+                          text=True).stdout.split()
+    return next((int(p) for p in pids if int(p) in udp_processes("udp-receiver", *markers)),
+                None)
+
+
+def ended(lab, session_id: int) -> dict:
+    """Wait for the session to end and return it with its summary."""
+    return wait_for(lambda: (s := session_state(lab, session_id))["state"] not in
+                    ("waiting", "sending") and s, 90, "the session to end")
+
+
+def check_every_machine(lab, final: dict, disks: list[Path], results) -> dict:
+    """Assert every client exited 0, is done and holds every file; return splits by id."""
+    assert [code for code, _ in results] == [0] * len(results), "\n---\n".join(
+        out for _, out in results)
+    assert final["state"] == "finished", final
+    for disk in disks:
+        assert ib.deployed_checksums(disk) == lab["sums"]
+    stored = sum(s["size_bytes"] for s in final["streams"])
+    splits = {m["client_id"]: m for m in final["summary"]["machines"]}
+    for machine in splits.values():
+        assert machine["state"] == "done", machine
+        assert machine["multicast_bytes"] + machine["http_bytes"] == stored, machine
+    return splits
+
+
 def test_three_receivers_get_every_file(lab):
-    """Three disks of different sizes receive both partitions; every file matches."""
+    """Three disks of different sizes receive both partitions and run the deploy's scripts."""
     session = create(lab, name="class-a", expected_clients=3, max_wait_seconds=20)
     assert [s["portbase"] for s in session["streams"]] == [9100, 9102]
     disks = [blank_disk(lab, f"a{i}.img", mib) for i, mib in enumerate((460, 600, 800))]
     procs = [start_client(lab, host, "class-a", disk) for host, disk in enumerate(disks, 1)]
     results = finish_clients(procs)
-    assert [code for code, _ in results] == [0, 0, 0], "\n".join(o for _, o in results)
-    final = wait_for(lambda: (s := session_state(lab, session["id"]))["state"] != "sending"
-                     and s["state"] != "waiting" and s, 30, "the session to end")
-    assert final["state"] == "finished", final
-    assert sorted(c["state"] for c in final["clients"]) == ["done"] * 3
-    for disk in disks:
-        assert ib.deployed_checksums(disk) == lab["sums"]
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    assert final["summary"]["multicast_bytes"] > 0, splits
+    # Multicast runs the per-disk steps unicast runs, before imaging included.
+    lines = (lab["base"] / "scripts.log").read_text().splitlines()
+    for when in ("before_imaging", "after_file_copy"):
+        assert len({line for line in lines if line.startswith(f"{when} /dev/")}) == 3, lines
     with lab["app"].app_context():
         rows = db.session.scalars(db.select(History).filter_by(object_type="image",
                                                                 action="multicast")).all()
-        assert any(r.data["session"] == "class-a" and r.data["state"] == "finished"
-                   for r in rows)
+        row = next(r for r in rows if r.data["session"] == "class-a")
+        assert row.data["state"] == "finished"
+        assert {m["client_id"] for m in row.data["machines"]} == {"c1", "c2", "c3"}
         assert db.session.scalar(db.select(db.func.count(MulticastPort.portbase))) == 0
 
 
-def test_killed_receiver_does_not_stall_the_others_and_late_joiner_is_refused(lab):
-    """A receiver killed mid-stream is dropped; the two others finish; joining late is refused."""
+def test_killed_receiver_completes_over_http_and_late_joiner_is_refused(lab):
+    """A receiver whose udp-receiver dies mid-stream finishes that stream over HTTP."""
     session = create(lab, name="class-b", profile="slow", expected_clients=3,
                      max_wait_seconds=20, retries_until_drop=12)
     disks = [blank_disk(lab, f"b{i}.img", 500) for i in range(3)]
@@ -196,28 +246,103 @@ def test_killed_receiver_does_not_stall_the_others_and_late_joiner_is_refused(la
                {"session": "class-b", "client_id": "late", "disks": [{"size_bytes": 1 << 30}]})
     assert late.status_code == 409
     assert "sending" in late.get_json()["error"]
-    victim_ns = lab["lan"].hosts[3]
-
-    def victim_receiver() -> int | None:
-        pids = subprocess.run(["ip", "netns", "pids", victim_ns], capture_output=True,
-                              text=True).stdout.split()
-        return next((int(p) for p in pids if int(p) in udp_processes("udp-receiver")), None)
-
-    pid = wait_for(victim_receiver, 20, "the victim's udp-receiver")
+    pid = wait_for(lambda: host_receiver(lab, 3), 20, "the victim's udp-receiver")
     time.sleep(1.0)  # let it take part in the transfer first
     os.kill(pid, signal.SIGKILL)
-    started = time.monotonic()
-    results = finish_clients(procs, timeout=120)
-    assert [code for code, _ in results[:2]] == [0, 0], results
-    assert results[2][0] == 1, results[2]
-    assert time.monotonic() - started < 90
-    final = wait_for(lambda: (s := session_state(lab, session["id"]))["state"] not in
-                     ("waiting", "sending") and s, 40, "the session to end")
-    assert final["state"] == "finished", final
-    states = {c["client_id"]: c["state"] for c in final["clients"]}
-    assert states == {"c1": "done", "c2": "done", "c3": "failed"}
-    for disk in disks[:2]:
-        assert ib.deployed_checksums(disk) == lab["sums"]
+    results = finish_clients(procs, timeout=180)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    victim = splits["c3"]
+    assert victim["http_bytes"] > 0 and victim["fell_back"][0]["stream"] == 0, victim
+    text = victim["fell_back"][0]["text"]
+    assert "udp-receiver failed" in text and "then HTTP" in text, text
+    assert "damaged" not in results[2][1]
+    assert "stream 0: multicast" in results[2][1]  # the client's own log says it too
+    assert f"client c3: {text}" in lab_log(lab, session["id"])
+
+
+def lab_log(lab, session_id: int) -> str:
+    """Return the session's log."""
+    with lab["app"].app_context():
+        db.session.expire_all()
+        return db.session.get(MulticastSession, session_id).log
+
+
+def test_receiver_losing_packets_ends_verified(lab):
+    """A receiver losing most of its UDP packets is slowed or dropped, never failed."""
+    lab["lan"].starve_udp(3, 8)
+    try:
+        session = create(lab, name="class-loss", expected_clients=3, max_wait_seconds=20,
+                         retries_until_drop=6)
+        disks = [blank_disk(lab, f"l{i}.img", 500) for i in range(3)]
+        procs = [start_client(lab, host, "class-loss", disk)
+                 for host, disk in enumerate(disks, 1)]
+        results = finish_clients(procs, timeout=300)
+    finally:
+        lab["lan"].starve_udp(3, None)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    print({k: (m["multicast_bytes"], m["http_bytes"]) for k, m in splits.items()})
+
+
+def test_receiver_starved_of_cpu_is_dropped_and_completes_over_http(lab):
+    """A receiver frozen for longer than the sender's patience is dropped, then uses HTTP."""
+    session = create(lab, name="class-cpu", profile="slow", expected_clients=3,
+                     max_wait_seconds=20, retries_until_drop=5)
+    disks = [blank_disk(lab, f"p{i}.img", 500) for i in range(3)]
+    procs = [start_client(lab, host, "class-cpu", disk) for host, disk in enumerate(disks, 1)]
+    pid = wait_for(lambda: host_receiver(lab, 3), 30, "the victim's udp-receiver")
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(4.0)
+    os.kill(pid, signal.SIGCONT)
+    results = finish_clients(procs, timeout=240)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    assert splits["c3"]["http_bytes"] > 0, splits
+    assert "stopped arriving" in splits["c3"]["fell_back"][0]["text"]
+
+
+def test_restarted_client_rejoins_and_ends_verified(lab):
+    """A machine killed mid-stream and started again joins again and completes by HTTP."""
+    session = create(lab, name="class-r", profile="slow", expected_clients=2,
+                     max_wait_seconds=20, retries_until_drop=6)
+    disks = [blank_disk(lab, f"r{i}.img", 500) for i in range(2)]
+    procs = [start_client(lab, host, "class-r", disk) for host, disk in enumerate(disks, 1)]
+    wait_for(lambda: host_receiver(lab, 2), 30, "the victim's udp-receiver")
+    time.sleep(1.0)
+    lab["lan"].kill_host(2)
+    procs[1].wait()
+    time.sleep(0.5)
+    procs[1] = start_client(lab, 2, "class-r", disks[1])
+    results = finish_clients(procs, timeout=180)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    assert splits["c2"]["http_bytes"] > 0, splits
+    assert "client c2: joined again while stream 0 was sending" in lab_log(lab, session["id"])
+
+
+def test_killed_sender_lets_every_machine_finish(lab):
+    """The sender of stream 0 dies mid-stream: everyone completes it by HTTP, the session
+    goes on with stream 1."""
+    session = create(lab, name="class-s", profile="slow", expected_clients=3,
+                     max_wait_seconds=20)
+    disks = [blank_disk(lab, f"s{i}.img", 500) for i in range(3)]
+    procs = [start_client(lab, host, "class-s", disk) for host, disk in enumerate(disks, 1)]
+    marker = f"--portbase {session['streams'][0]['portbase']} "
+    wait_for(lambda: session_state(lab, session["id"])["state"] == "sending", 30, "sending")
+    time.sleep(1.5)
+    [sender] = udp_processes("udp-sender", marker, str(lab["base"]))
+    os.kill(sender, signal.SIGKILL)
+    results = finish_clients(procs, timeout=240)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    assert "udp-sender of stream 0 exited" in final["error"], final
+    assert final["streams"][0]["state"] == "failed"
+    assert final["streams"][1]["state"] in ("done", "failed")
+    assert all(m["fell_back"] and m["fell_back"][0]["stream"] == 0 for m in splits.values())
+    for _code, output in results:
+        assert "stopped arriving" in output and "damaged" not in output
 
 
 def test_cancel_kills_every_sender(lab):
@@ -273,16 +398,19 @@ def _alive(pid: int | None) -> bool:
     return state != "Z"
 
 
-def test_partition_timeout_fails_the_session_and_stops_the_client(lab):
-    """A stream over its time limit is killed, the session fails and the client gives up."""
+def test_partition_timeout_is_completed_over_http(lab):
+    """Streams over their time limit are stopped; the machine completes them by HTTP and the
+    session is flagged as one where every machine fell back."""
     session = create(lab, name="class-e", profile="slow", expected_clients=1,
                      partition_timeout_seconds=2)
-    proc = start_client(lab, 1, "class-e", blank_disk(lab, "e0.img", 500))
-    started = time.monotonic()
-    [(code, output)] = finish_clients([proc], timeout=60)
-    assert code == 1, output
-    assert time.monotonic() - started < 40
-    final = session_state(lab, session["id"])
-    assert final["state"] == "failed" and "timed out after 2 s" in final["error"], final
-    assert final["clients"][0]["state"] == "failed"
+    disk = blank_disk(lab, "e0.img", 500)
+    proc = start_client(lab, 1, "class-e", disk)
+    results = finish_clients([proc], timeout=180)
+    final = ended(lab, session["id"])
+    [machine] = check_every_machine(lab, final, [disk], results).values()
+    assert "stream 0 timed out after 2 s" in final["error"], final
+    assert final["streams"][0]["state"] == "timed_out"
+    assert machine["http_bytes"] > 0
+    assert final["summary"]["all_fell_back"] is True
+    assert "warning: " in lab_log(lab, session["id"])
     assert not udp_processes(str(lab["base"]), "--portbase")

@@ -90,6 +90,12 @@ def test_join_refuses_late_joiners_and_full_sessions(db, app):
         join_session(session, "c3")
     session.state = "sending"
     with pytest.raises(LateJoinError, match="sending"):
+        join_session(session, "c3")
+    # A member that restarted mid-session comes back (it completes what it missed by HTTP).
+    assert join_session(session, "c1") is first and first.state == "joined"
+    assert "joined again while stream 0 was sending" in session.log
+    session.state = "finished"
+    with pytest.raises(LateJoinError, match="finished"):
         join_session(session, "c1")
 
 

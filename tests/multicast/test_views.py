@@ -129,10 +129,33 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
         member_id = member.id
     progress = api.post(f"/api/v1/multicast/clients/{member_id}/progress", headers=api_headers,
                         json={"stream": 1, "bytes": 10, "total": 20, "rate_bps": 5})
-    assert progress.get_json() == {"state": "waiting", "client_state": "receiving"}
+    assert progress.get_json() == {"state": "waiting", "client_state": "receiving",
+                                   "current_stream": 0, "streams": ["pending", "pending"]}
+    outcome_url = f"/api/v1/multicast/clients/{member_id}/streams/0"
+    wrong = api.post(outcome_url, headers=api_headers,
+                     json={"multicast_bytes": 4000, "http_bytes": 1})
+    assert wrong.status_code == 422 and "adds up to 4001" in wrong.get_json()["error"]
+    assert api.post(f"/api/v1/multicast/clients/{member_id}/streams/7", headers=api_headers,
+                    json={}).status_code == 422
+    text = "stream 0: multicast 98 %, then HTTP 2 % (the stream stopped arriving)"
+    outcome = api.post(outcome_url, headers=api_headers, json={
+        "multicast_bytes": 4000, "http_bytes": 96, "cause": "the stream stopped arriving",
+        "text": text})
+    assert outcome.status_code == 200, outcome.get_json()
+    assert outcome.get_json()["multicast_bytes"] == 4000
+    assert outcome.get_json()["http_bytes"] == 96
     done = api.post(f"/api/v1/multicast/clients/{member_id}/done", headers=api_headers)
     assert done.get_json()["state"] == "done"
-    assert done.get_json()["progress"] == {"1": {"bytes": 10, "rate_bps": 5, "total": 20}}
+    assert done.get_json()["progress"]["1"] == {"bytes": 10, "rate_bps": 5, "total": 20}
+    shown = api.get(f"/api/v1/multicast/sessions/{session_id}", headers=api_headers).get_json()
+    [machine] = shown["summary"]["machines"]
+    assert machine["multicast_bytes"] == 4000 and machine["http_bytes"] == 96
+    assert machine["fell_back"] == [{"stream": 0, "text": text}]
+    assert shown["summary"]["all_fell_back"] is True
+    page = client.get("/multicast").get_data(as_text=True)
+    assert text in page and "every machine had to complete streams over HTTP" in page
+    with app.app_context():
+        assert f"client pc: {text}" in db.session.get(MulticastSession, session_id).log
     doc = api.get("/api/v1/openapi.json", headers=api_headers).get_json()
     assert "/multicast/join" in doc["paths"]
     assert "/multicast/sessions/{session_id}/cancel" in doc["paths"]
