@@ -31,7 +31,7 @@ from app.deploys import captured_schema, plan_image_deploy
 from app.extensions import db
 from app.imaging.errors import PlanError
 from app.imaging.schema import SchemaError
-from app.models import Task, record_history
+from app.models import FileCopyModule, Task, record_history
 from app.models.base import utcnow
 from app.storage import StorageError, image_dir, read_manifest, safe_join
 from app.tasks.service import finish_task
@@ -206,6 +206,8 @@ def module_files(module_id: int):
     from app.modules.files import list_files
 
     require_module(module_id)
+    if db.session.get(FileCopyModule, module_id) is None:
+        return api_error(404, f"no file-copy module {module_id}")
     return jsonify({"files": list_files(current_app.config["STORAGE_PATH"], module_id)})
 
 

@@ -255,7 +255,8 @@ OPENAPI_SCHEMAS = {
 OPENAPI_PATHS = {
     "/multicast/sessions": {
         "get": {"summary": "List multicast sessions", "parameters": [
-            {"name": "live", "in": "query", "schema": {"enum": ["1"]}}],
+            {"name": "live", "in": "query", "schema": {"type": "string"},
+             "description": "1: running sessions only; anything else: all"}],
             "responses": {"200": {"description": "the sessions"}}},
         "post": {"summary": "Create a multicast session and start sending",
                  "requestBody": {"content": {"application/json": {"schema": {

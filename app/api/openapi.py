@@ -94,9 +94,7 @@ def _complete(operation: dict, params: list[dict], signed: bool) -> dict:
     declared = {p["name"]: p for p in operation.get("parameters", []) if p.get("in") != "path"}
     operation["parameters"] = params + list(declared.values())
     responses = dict(operation.get("responses", {}))
-    codes = [400, 401, 403]
-    if params:
-        codes.append(404)
+    codes = [400, 401, 403, 404]  # 404: a path id, or a name or id in the body, is unknown
     if "requestBody" in operation:
         content = operation["requestBody"].get("content", {})
         codes += [413, 415, 422] if "application/json" in content else [422]

@@ -179,3 +179,10 @@ def test_unexpected_errors_are_json_500s(seeded, monkeypatch):
     body = _json_error(seeded.app.test_client().get("/api/v1/images",
                                                     headers=seeded.headers), 500)
     assert "disk on fire" not in body["error"]
+
+
+@pytest.mark.parametrize("limit", [BIG, "15758545090096005120", "0", "-1", "many"])
+def test_search_limits_out_of_range_are_400s(seeded, limit):
+    answer = seeded.app.test_client().get(f"/api/v1/images?limit={limit}",
+                                          headers=seeded.headers)
+    assert _json_error(answer, 400)["field"] == "limit"
