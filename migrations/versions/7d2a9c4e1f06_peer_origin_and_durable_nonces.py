@@ -1,9 +1,7 @@
 """peer rights and durable replay protection: image origin, replication nonces
 
-Also joins the two heads of the tickets/roles and image-integrity revisions.
-
 Revision ID: 7d2a9c4e1f06
-Revises: 5b1e7c2d9a40, 5c1d2e3f4a5b
+Revises: 5c1d2e3f4a5b
 Create Date: 2026-12-02 00:20:00
 
 """
@@ -12,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '7d2a9c4e1f06'
-down_revision = ('5b1e7c2d9a40', '5c1d2e3f4a5b')
+down_revision = '5c1d2e3f4a5b'
 branch_labels = None
 depends_on = None
 
