@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from app.errors import Refused
+
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
 MANIFEST = "manifest.json"
 SCHEMA = "schema.json"
@@ -21,7 +23,7 @@ MANIFEST_FORMAT = "castor-manifest"
 MANIFEST_VERSION = 1
 
 
-class StorageError(Exception):
+class StorageError(Refused):
     """A storage operation was refused or failed."""
 
 

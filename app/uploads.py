@@ -265,6 +265,7 @@ def finish_upload_row(name: str, record: dict) -> None:
         return
     schema = json.loads((folder / SCHEMA).read_text())
     image.protected = True
+    image.origin = ""  # uploaded here: no peer may change it any more
     image.damaged = ""
     image.last_upload_id = manifest["upload_id"]
     image.last_upload_at = utcnow()

@@ -14,8 +14,9 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected
 
 from app.api import api_error
+from app.api.body import Field, check_fields, json_object
+from app.api.errors import MAX_ID
 from app.api.scope import (
-    ScopeError,
     require_image,
     require_kind,
     require_profile,
@@ -31,7 +32,6 @@ from app.models.base import utcnow
 from app.tasks.service import TaskError, refresh_boot_files, task_for_checkin
 from app.tickets import TicketError, exchange_ticket, issue_task_token
 from app.uploads import (
-    UploadError,
     abort_upload,
     complete_upload,
     load_state,
@@ -50,14 +50,7 @@ def client_auth(view):
     def wrapped(*args, **kwargs):
         if resolve_task_token() is None and g.get("user") is None:
             return api_error(401, "a valid API token or task token is required")
-        try:
-            return view(*args, **kwargs)
-        except ScopeError as exc:
-            db.session.rollback()
-            return api_error(exc.status, str(exc))
-        except UploadError as exc:
-            db.session.rollback()
-            return api_error(exc.status, str(exc))
+        return view(*args, **kwargs)
 
     return wrapped
 
@@ -75,7 +68,8 @@ def acting_username() -> str:
 def find_image(name_or_id: str | int) -> Image | None:
     """Look an image up by name, or by id when given digits."""
     if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        return db.session.get(Image, int(name_or_id))
+        number = int(name_or_id)
+        return db.session.get(Image, number) if 1 <= number <= MAX_ID else None
     return db.session.scalar(db.select(Image).filter_by(name=str(name_or_id)))
 
 
@@ -104,9 +98,14 @@ def task_for(kind: str, image: Image, profile: ImageProfile | None) -> Task:
 
 
 def _json_object() -> dict:
-    """Return the JSON object body, or {}."""
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    """Return the JSON object body, or {} when there is none (anything else is a 400)."""
+    return json_object(optional=True)
+
+
+NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullable=True,
+                   description="a name, or an id")
+UPLOAD_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID}
+COMPLETE_FIELDS = {"files": Field(list, items=dict, max_length=100000), "schema_only": Field(bool)}
 
 
 @bp.post("/login")
@@ -229,7 +228,7 @@ def profile_payload(profile: ImageProfile) -> dict:
 @client_auth
 def create_upload():
     """Open an upload session for an image (404 unknown, 409 protected)."""
-    data = _json_object()
+    data = check_fields(_json_object(), UPLOAD_FIELDS)
     require_kind("upload")
     image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
     if image is None and g.task is None and isinstance(data.get("image"), str):
@@ -264,9 +263,7 @@ def upload_schema(upload_id: str):
     except ImportError:
         validate_schema = None
     require_upload(load_state(current_app.config["STORAGE_PATH"], upload_id))
-    schema = request.get_json(silent=True)
-    if not isinstance(schema, dict):
-        return api_error(400, "the body must be a JSON schema document")
+    schema = json_object()
     save_schema(current_app.config["STORAGE_PATH"], upload_id, schema, validate_schema)
     return jsonify({"upload_id": upload_id, "schema": "stored"})
 
@@ -315,7 +312,7 @@ def finish_upload(upload_id: str):
     if image is None:
         abort_upload(storage, upload_id)
         return api_error(404, "the image was deleted during the upload")
-    data = request.get_json(silent=True) or {}
+    data = check_fields(json_object(optional=True), COMPLETE_FIELDS)
     manifest = complete_upload(storage, upload_id, image, data.get("files", []),
                                bool(data.get("schema_only")))
     return jsonify({"image": image.to_dict(), "manifest": manifest})

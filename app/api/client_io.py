@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, g, jsonify, request, send_file
+from flask import current_app, g, jsonify, send_file
 
 from app.api import api_error
+from app.api.body import (
+    DISKS,
+    Field,
+    Id,
+    check_disks,
+    check_fields,
+    json_object,
+    query_int,
+)
 from app.api.client import (
+    NAME_OR_ID,
     acting_username,
     bp,
     client_auth,
@@ -21,7 +31,7 @@ from app.deploys import captured_schema, plan_image_deploy
 from app.extensions import db
 from app.imaging.errors import PlanError
 from app.imaging.schema import SchemaError
-from app.models import Task, record_history
+from app.models import FileCopyModule, Task, record_history
 from app.models.base import utcnow
 from app.storage import StorageError, image_dir, read_manifest, safe_join
 from app.tasks.service import finish_task
@@ -85,11 +95,15 @@ def download(name: str, relative: str):
     return send_file(path, mimetype="application/octet-stream", conditional=True, etag=False)
 
 
+DEPLOY_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID, "disks": DISKS,
+                 "efi": Field(bool, nullable=True)}
+
+
 @bp.post("/deploys")
 @client_auth
 def create_deploy():
     """Plan a deploy for the client's disks; refuse before anything is written."""
-    data = request.get_json(silent=True) or {}
+    data = check_fields(json_object(optional=True), DEPLOY_FIELDS)
     require_kind("deploy")
     image, _folder, manifest_doc, error = _deployable(
         data.get("image") or (g.task.image_id if g.task else ""))
@@ -99,7 +113,7 @@ def create_deploy():
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
     require_profile(profile)
-    disks = data.get("disks") or []
+    disks = check_disks(data.get("disks") or [])
     if not disks:
         return api_error(400, "no destination disks given")
     storage = current_app.config["STORAGE_PATH"]
@@ -122,15 +136,16 @@ def _task(data: dict) -> Task | None:
     """The caller's task: its own (task token) or the id it names (API token)."""
     if g.get("task") is not None:
         return g.task
-    task_id = data.get("task_id") or request.args.get("task_id")
-    return db.session.get(Task, int(task_id)) if task_id else None
+    task_id = check_fields({"task_id": data.get("task_id")}, {"task_id": Id(nullable=True)})
+    task_id = task_id["task_id"] or query_int("task_id", minimum=1)
+    return db.session.get(Task, task_id) if task_id else None
 
 
 @bp.post("/progress")
 @client_auth
 def progress():
     """Store the client's progress report (per partition: bytes, rate, ETA)."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
@@ -146,7 +161,7 @@ def progress():
 @client_auth
 def append_log():
     """Append lines to the task's log (kept to the last megabyte)."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
@@ -170,7 +185,7 @@ def cancel():
 @client_auth
 def checkout():
     """Close the task: done or failed with the client's error."""
-    data = request.get_json(silent=True) or {}
+    data = json_object(optional=True)
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
@@ -191,6 +206,8 @@ def module_files(module_id: int):
     from app.modules.files import list_files
 
     require_module(module_id)
+    if db.session.get(FileCopyModule, module_id) is None:
+        return api_error(404, f"no file-copy module {module_id}")
     return jsonify({"files": list_files(current_app.config["STORAGE_PATH"], module_id)})
 
 

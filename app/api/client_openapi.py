@@ -12,7 +12,8 @@ def _op(summary: str, *, body: str | None = None, stream: bool = False,
         op["parameters"] = [{"name": p, "in": "path", "required": True,
                              "schema": {"type": "string"}} for p in params]
     if body:
-        op["requestBody"] = {"required": True, "content": {
+        # Only the schema is required: the other JSON bodies may be left out ({} then).
+        op["requestBody"] = {"required": body == "schema", "content": {
             "application/json": {"schema": {"type": "object", "description": body}}}}
     if stream:
         op["requestBody"] = {"required": True, "content": {

@@ -5,37 +5,30 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from app.api import api_error, token_required
+from app.api.body import Field, Id, Text, check_fields, json_object, query_int
+from app.api.errors import MAX_ID
 from app.api.tasks import bp
 from app.computers import rules
 from app.computers.views import search_computers
+from app.errors import BadRequest
 from app.extensions import db
 from app.models import Computer, ComputerGroup, Image, ImageProfile, record_history
 from app.tasks.service import active_task_for
 
-COMPUTER_FIELDS = {"name": str, "mac": str, "client_id": str, "description": str,
-                   "image_id": (int, type(None)), "profile_id": (int, type(None))}
-GROUP_FIELDS = {"name": str, "description": str, "computer_ids": list}
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"  # app.computers.rules
+COMPUTER_FIELDS = {
+    "name": Text(63, pattern=NAME_PATTERN), "mac": Text(32, description=(
+        "any common MAC form; stored aa:bb:cc:dd:ee:ff")),
+    "client_id": Text(128), "description": Text(), "image_id": Id(nullable=True),
+    "profile_id": Id(nullable=True, description="a profile of the computer's image")}
+GROUP_FIELDS = {"name": Text(63, pattern=NAME_PATTERN), "description": Text(),
+                "computer_ids": Field(list, items=int, max_length=10000)}
+FieldError = BadRequest  # a refused field, answered as `{"error", "field"}` with its status
 
 
-class FieldError(Exception):
-    """A refused field: answered as `{"error", "field"}` with the status."""
-
-    def __init__(self, message: str, field: str | None, status: int = 400) -> None:
-        super().__init__(message)
-        self.field, self.status = field, status
-
-
-def _fields(allowed: dict) -> dict:
+def _fields(allowed: dict[str, Field]) -> dict:
     """Return the JSON body's fields after checking names and types."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise FieldError("The body must be a JSON object.", None)
-    for key, value in body.items():
-        if key not in allowed:
-            raise FieldError(f"Unknown or read-only field {key}.", key)
-        if not isinstance(value, allowed[key]) or isinstance(value, bool):
-            raise FieldError(f"{key} has the wrong type.", key)
-    return body
+    return check_fields(json_object(), allowed)
 
 
 def _check(problem: str | None, field: str) -> None:
@@ -78,17 +71,11 @@ def apply_computer(computer: Computer, data: dict) -> None:
         raise FieldError("A name is required.", "name")
 
 
-def _refused(exc: FieldError):
-    """Roll back and answer the refusal."""
-    db.session.rollback()
-    return api_error(exc.status, str(exc), field=exc.field)
-
-
 @bp.get("/computers")
 @token_required
 def list_computers():
     """Search computers by name, MAC, model, serial or client id (`q`), up to `limit`."""
-    limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
+    limit = query_int("limit", 100, minimum=1, maximum=1000)
     computers = search_computers(request.args.get("q", ""), limit)
     return jsonify({"computers": [c.to_dict() for c in computers]})
 
@@ -98,10 +85,7 @@ def list_computers():
 def create_computer():
     """Add a computer."""
     computer = Computer(name="")
-    try:
-        apply_computer(computer, _fields(COMPUTER_FIELDS))
-    except FieldError as exc:
-        return _refused(exc)
+    apply_computer(computer, _fields(COMPUTER_FIELDS))
     db.session.add(computer)
     db.session.flush()
     record_history("computer", computer.id, "create", computer.to_dict())
@@ -121,21 +105,15 @@ def _computer(computer_id: int) -> Computer:
 @token_required
 def get_computer(computer_id: int):
     """Return one computer."""
-    try:
-        return jsonify({"computer": _computer(computer_id).to_dict()})
-    except FieldError as exc:
-        return _refused(exc)
+    return jsonify({"computer": _computer(computer_id).to_dict()})
 
 
 @bp.patch("/computers/<int:computer_id>")
 @token_required
 def update_computer(computer_id: int):
     """Change some of a computer's fields."""
-    try:
-        computer = _computer(computer_id)
-        apply_computer(computer, _fields(COMPUTER_FIELDS))
-    except FieldError as exc:
-        return _refused(exc)
+    computer = _computer(computer_id)
+    apply_computer(computer, _fields(COMPUTER_FIELDS))
     record_history("computer", computer.id, "update", computer.to_dict())
     db.session.commit()
     return jsonify({"computer": computer.to_dict()})
@@ -145,10 +123,7 @@ def update_computer(computer_id: int):
 @token_required
 def delete_computer(computer_id: int):
     """Delete a computer (refused while it has an active task)."""
-    try:
-        computer = _computer(computer_id)
-    except FieldError as exc:
-        return _refused(exc)
+    computer = _computer(computer_id)
     if active_task_for(computer) is not None:
         return api_error(409, f"{computer.name} has an active task: cancel it first.")
     record_history("computer", computer.id, "delete", computer.to_dict())
@@ -169,7 +144,7 @@ def apply_group(group: ComputerGroup, data: dict) -> None:
         group.description = data["description"]
     if "computer_ids" in data:
         ids = data["computer_ids"]
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        if not all(1 <= i <= MAX_ID for i in ids):
             raise FieldError("computer_ids is a list of computer ids.", "computer_ids")
         members = db.session.scalars(db.select(Computer).filter(Computer.id.in_(ids))).all()
         missing = sorted(set(ids) - {c.id for c in members})
@@ -201,10 +176,7 @@ def list_groups():
 def create_group():
     """Add a group."""
     group = ComputerGroup(name="")
-    try:
-        apply_group(group, _fields(GROUP_FIELDS))
-    except FieldError as exc:
-        return _refused(exc)
+    apply_group(group, _fields(GROUP_FIELDS))
     db.session.add(group)
     db.session.flush()
     record_history("computer_group", group.id, "create", group.to_dict())
@@ -216,21 +188,15 @@ def create_group():
 @token_required
 def get_group(group_id: int):
     """Return one group."""
-    try:
-        return jsonify({"group": _group(group_id).to_dict()})
-    except FieldError as exc:
-        return _refused(exc)
+    return jsonify({"group": _group(group_id).to_dict()})
 
 
 @bp.patch("/groups/<int:group_id>")
 @token_required
 def update_group(group_id: int):
     """Change a group's name, description or members."""
-    try:
-        group = _group(group_id)
-        apply_group(group, _fields(GROUP_FIELDS))
-    except FieldError as exc:
-        return _refused(exc)
+    group = _group(group_id)
+    apply_group(group, _fields(GROUP_FIELDS))
     record_history("computer_group", group.id, "update", group.to_dict())
     db.session.commit()
     return jsonify({"group": group.to_dict()})
@@ -240,10 +206,7 @@ def update_group(group_id: int):
 @token_required
 def delete_group(group_id: int):
     """Delete a group (its computers stay)."""
-    try:
-        group = _group(group_id)
-    except FieldError as exc:
-        return _refused(exc)
+    group = _group(group_id)
     record_history("computer_group", group.id, "delete", group.to_dict())
     db.session.delete(group)
     db.session.commit()

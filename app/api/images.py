@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
+from app.api.body import json_object
 from app.extensions import db
 from app.images import categories as category_service
 from app.images import service
@@ -23,20 +24,6 @@ WRITABLE = {
 READ_ONLY = {"id", "size_on_server_bytes", "size_on_client_bytes", "last_upload_at",
              "created_at"}
 TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list of category names"}
-
-
-def _error(exc: ImageError):
-    """Answer a refused workflow as `{"error", "field"}` with its status."""
-    db.session.rollback()
-    return api_error(exc.status, exc.message, field=exc.field)
-
-
-def _json_object() -> dict:
-    """Return the request body as a JSON object, or raise a 400 ImageError."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ImageError("The body must be a JSON object.", None, 400)
-    return body
 
 
 def _image_fields(body: dict) -> dict:
@@ -98,21 +85,18 @@ def search_images():
 @token_required
 def create_image():
     """Create an image with its default profile and storage folder."""
-    try:
-        fields = _image_fields(_json_object())
-        for required in ("name", "environment", "type"):
-            if required not in fields:
-                raise ImageError(f"{required} is required.", required, 400)
-        image = service.create_image(
-            current_app.config["STORAGE_PATH"], name=fields["name"],
-            environment=fields["environment"], image_type=fields["type"],
-            description=fields.get("description", ""),
-            protected=fields.get("protected", False), on_demand=fields.get("on_demand", True),
-            enabled=fields.get("enabled", True), categories=fields.get("categories"),
-            replication_mode=fields.get("replication_mode", "global"),
-        )
-    except ImageError as exc:
-        return _error(exc)
+    fields = _image_fields(json_object())
+    for required in ("name", "environment", "type"):
+        if required not in fields:
+            raise ImageError(f"{required} is required.", required, 400)
+    image = service.create_image(
+        current_app.config["STORAGE_PATH"], name=fields["name"],
+        environment=fields["environment"], image_type=fields["type"],
+        description=fields.get("description", ""),
+        protected=fields.get("protected", False), on_demand=fields.get("on_demand", True),
+        enabled=fields.get("enabled", True), categories=fields.get("categories"),
+        replication_mode=fields.get("replication_mode", "global"),
+    )
     return jsonify(image.to_dict()), 201
 
 
@@ -120,22 +104,16 @@ def create_image():
 @token_required
 def get_image(image_id: int):
     """Return one image."""
-    try:
-        return jsonify(_image_or_error(image_id).to_dict())
-    except ImageError as exc:
-        return _error(exc)
+    return jsonify(_image_or_error(image_id).to_dict())
 
 
 @bp.patch("/images/<int:image_id>")
 @token_required
 def update_image(image_id: int):
     """Change some fields of an image; environment and type can't change."""
-    try:
-        image = _image_or_error(image_id)
-        fields = _image_fields(_json_object())
-        service.update_image(current_app.config["STORAGE_PATH"], image, fields)
-    except ImageError as exc:
-        return _error(exc)
+    image = _image_or_error(image_id)
+    fields = _image_fields(json_object())
+    service.update_image(current_app.config["STORAGE_PATH"], image, fields)
     return jsonify(image.to_dict())
 
 
@@ -143,10 +121,7 @@ def update_image(image_id: int):
 @token_required
 def delete_image(image_id: int):
     """Delete an image and its files; protected images answer 409."""
-    try:
-        service.delete_image(current_app.config["STORAGE_PATH"], _image_or_error(image_id))
-    except ImageError as exc:
-        return _error(exc)
+    service.delete_image(current_app.config["STORAGE_PATH"], _image_or_error(image_id))
     return "", 204
 
 
@@ -154,10 +129,7 @@ def delete_image(image_id: int):
 @token_required
 def get_schema(image_id: int):
     """Return the image's uploaded schema (docs/schema.md); 404 before the first upload."""
-    try:
-        image = _image_or_error(image_id)
-    except ImageError as exc:
-        return _error(exc)
+    image = _image_or_error(image_id)
     if not image.schema_json:
         return api_error(404, "No schema yet: upload the image first.", field="schema")
     return jsonify(image.schema)
@@ -167,10 +139,7 @@ def get_schema(image_id: int):
 @token_required
 def get_history(image_id: int):
     """Return the image's audit events, newest first (at most 200)."""
-    try:
-        image = _image_or_error(image_id)
-    except ImageError as exc:
-        return _error(exc)
+    image = _image_or_error(image_id)
     rows = db.session.scalars(
         db.select(History)
         .where(History.object_type == "image", History.object_id == image.id,
@@ -216,14 +185,11 @@ def list_categories():
 @token_required
 def create_category():
     """Create a category."""
-    try:
-        fields = _category_fields(_json_object())
-        if "name" not in fields:
-            raise ImageError("name is required.", "name", 400)
-        category = category_service.create_category(fields["name"],
-                                                    fields.get("description", ""))
-    except ImageError as exc:
-        return _error(exc)
+    fields = _category_fields(json_object())
+    if "name" not in fields:
+        raise ImageError("name is required.", "name", 400)
+    category = category_service.create_category(fields["name"],
+                                                fields.get("description", ""))
     return jsonify(category_service.category_to_dict(category, 0)), 201
 
 
@@ -231,10 +197,7 @@ def create_category():
 @token_required
 def get_category(category_id: int):
     """Return one category."""
-    try:
-        category = _category_or_error(category_id)
-    except ImageError as exc:
-        return _error(exc)
+    category = _category_or_error(category_id)
     counts = category_service.image_counts()
     return jsonify(category_service.category_to_dict(category, counts.get(category.id, 0)))
 
@@ -243,12 +206,9 @@ def get_category(category_id: int):
 @token_required
 def update_category(category_id: int):
     """Rename a category or change its description."""
-    try:
-        category = _category_or_error(category_id)
-        fields = _category_fields(_json_object())
-        category_service.update_category(category, fields.get("name"), fields.get("description"))
-    except ImageError as exc:
-        return _error(exc)
+    category = _category_or_error(category_id)
+    fields = _category_fields(json_object())
+    category_service.update_category(category, fields.get("name"), fields.get("description"))
     counts = category_service.image_counts()
     return jsonify(category_service.category_to_dict(category, counts.get(category.id, 0)))
 
@@ -257,10 +217,7 @@ def update_category(category_id: int):
 @token_required
 def delete_category(category_id: int):
     """Delete a category; images lose the tag."""
-    try:
-        category_service.delete_category(_category_or_error(category_id))
-    except ImageError as exc:
-        return _error(exc)
+    category_service.delete_category(_category_or_error(category_id))
     return "", 204
 
 

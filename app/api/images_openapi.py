@@ -81,7 +81,8 @@ _SEARCH_PARAMS = [
     {"name": "mode", "in": "query", "schema": {"enum": ["any", "and", "or"], "default": "any"},
      "description": "any: one of the categories; and: all of them; or: one of them or none"},
     {"name": "limit", "in": "query",
-     "schema": {"oneOf": [{"type": "integer", "minimum": 1}, {"const": "all"}], "default": 25}},
+     "schema": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                          {"const": "all"}], "default": 25}},
 ]
 
 _IMAGE_LIST = {"type": "object", "properties": {

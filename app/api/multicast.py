@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
+from app.api.body import DISKS, Field, Text, check_disks, check_fields, json_object
+from app.api.errors import MAX_ID
 from app.auth import current_username
+from app.errors import BadRequest
 from app.extensions import db
 from app.models import (
     ComputerGroup,
@@ -47,11 +50,21 @@ def _find(model, value, field: str = "name"):
     return db.session.scalar(db.select(model).filter_by(**{field: value}))
 
 
-def _int(body: dict, key: str, default: int) -> int:
-    value = body.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SessionError(f"{key} must be a whole number")
-    return value
+NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullable=True,
+                   description="a name, or an id")
+SECONDS = Field(int, minimum=0, maximum=10 ** 7)
+CREATE_FIELDS = {
+    "name": Text(64), "image": NAME_OR_ID, "profile": NAME_OR_ID, "group": NAME_OR_ID,
+    "com_server": NAME_OR_ID, "expected_clients": Field(int, minimum=0, maximum=10000,
+                                                       nullable=True),
+    "max_wait_seconds": SECONDS, "partition_timeout_seconds": SECONDS,
+    "retries_until_drop": Field(int, minimum=0, maximum=10000)}
+JOIN_FIELDS = {"session": Text(64), "client_id": Text(128), "computer": Text(128),
+               "disks": DISKS, "efi": Field(bool, nullable=True)}
+PROGRESS_FIELDS = {"stream": Field(int, minimum=0, maximum=10000),
+                   **{k: Field(float, minimum=0, maximum=MAX_ID)
+                      for k in ("bytes", "total", "rate_bps")}}
+REPORT_FIELDS = {"error": Text()}
 
 
 @bp.get("/multicast/sessions")
@@ -68,7 +81,7 @@ def list_sessions():
 @token_required
 def create():
     """Create a session for an image profile and start its supervisor."""
-    body = request.get_json(silent=True) or {}
+    body = check_fields(json_object(), CREATE_FIELDS, required=("image",))
     image = _find(Image, body.get("image"))
     if image is None:
         return api_error(404, f"no image {body.get('image')!r}")
@@ -85,18 +98,15 @@ def create():
     if body.get("com_server") and server is None:
         return api_error(404, f"no com server {body['com_server']!r}")
     try:
-        expected = body.get("expected_clients")
         session = start_session(
             name=body.get("name", ""), image=image, profile=profile,
-            expected_clients=None if expected is None else _int(body, "expected_clients", 1),
-            server=server, group=group,
-            max_wait_seconds=_int(body, "max_wait_seconds", 120),
-            partition_timeout_seconds=_int(body, "partition_timeout_seconds", 3600),
-            retries_until_drop=_int(body, "retries_until_drop", 30),
+            expected_clients=body.get("expected_clients"), server=server, group=group,
+            max_wait_seconds=body.get("max_wait_seconds", 120),
+            partition_timeout_seconds=body.get("partition_timeout_seconds", 3600),
+            retries_until_drop=body.get("retries_until_drop", 30),
             username=current_username())
     except SessionError as exc:
-        db.session.rollback()
-        return api_error(400, str(exc))
+        raise BadRequest(str(exc)) from None
     return jsonify(session.to_dict()), 201
 
 
@@ -130,14 +140,11 @@ def cancel(session_id: int):
 @token_required
 def join():
     """Join a waiting session by name; answer the streams, receiver args and disk plans."""
-    body = request.get_json(silent=True) or {}
-    session = db.session.scalar(db.select(MulticastSession).filter_by(name=body.get("session")))
+    body = check_fields(json_object(), JOIN_FIELDS, required=("session",))
+    session = db.session.scalar(db.select(MulticastSession).filter_by(name=body["session"]))
     if session is None:
-        return api_error(404, f"no multicast session named {body.get('session')!r}")
-    disks = body.get("disks") or []
-    if not isinstance(disks, list) or not all(isinstance(d, dict) and "size_bytes" in d
-                                              for d in disks):
-        return api_error(400, "disks must be a list of {size_bytes, logical_sector_size, ...}")
+        return api_error(404, f"no multicast session named {body['session']!r}")
+    disks = check_disks(body.get("disks") or [])
     try:
         member = join_session(session, str(body.get("client_id", ""))[:128],
                               request.remote_addr or "", str(body.get("computer", "")))
@@ -187,7 +194,7 @@ def progress(member_id: int):
     member, error = _member_or_error(member_id)
     if error:
         return error
-    body = request.get_json(silent=True) or {}
+    body = check_fields(json_object(optional=True), PROGRESS_FIELDS)
     record_progress(member, str(body.get("stream", 0)), body)
     if member.state in ("joined", "receiving"):
         member.state = "receiving"
@@ -205,7 +212,7 @@ def stream_outcome(member_id: int, index: int):
     member, error = _member_or_error(member_id)
     if error:
         return error
-    body = request.get_json(silent=True) or {}
+    body = json_object(optional=True)
     try:
         record_stream_outcome(member, index, body)
     except OutcomeError as exc:
@@ -222,7 +229,7 @@ def report(member_id: int, outcome: str):
     member, error = _member_or_error(member_id)
     if error:
         return error
-    body = request.get_json(silent=True) or {}
+    body = check_fields(json_object(optional=True), REPORT_FIELDS)
     member.state = outcome
     member.error = str(body.get("error", ""))[:4000] if outcome == "failed" else ""
     member.finished_at = utcnow()
@@ -248,7 +255,8 @@ OPENAPI_SCHEMAS = {
 OPENAPI_PATHS = {
     "/multicast/sessions": {
         "get": {"summary": "List multicast sessions", "parameters": [
-            {"name": "live", "in": "query", "schema": {"enum": ["1"]}}],
+            {"name": "live", "in": "query", "schema": {"type": "string"},
+             "description": "1: running sessions only; anything else: all"}],
             "responses": {"200": {"description": "the sessions"}}},
         "post": {"summary": "Create a multicast session and start sending",
                  "requestBody": {"content": {"application/json": {"schema": {

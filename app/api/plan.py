@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from app.api import api_error, token_required
+from app.api.body import DISKS, Field, check_disks, check_fields, json_object
 from app.deploys import image_planner_input
 from app.extensions import db
 from app.imaging.errors import PlanError
@@ -12,6 +13,9 @@ from app.imaging.schema import SchemaError
 from app.models import Image, ImageProfile
 
 bp = Blueprint("api_plan", __name__, url_prefix="/api/v1")
+
+
+PLAN_FIELDS = {"disks": DISKS, "efi": Field(bool, nullable=True)}
 
 
 @bp.post("/images/<int:image_id>/profiles/<int:profile_id>/plan")
@@ -24,13 +28,9 @@ def plan(image_id: int, profile_id: int):
     profile = db.session.get(ImageProfile, profile_id)
     if profile is None or profile.image_id != image.id:
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("disks"), list):
-        return api_error(422, 'the body must be {"disks": [{"size_bytes": N, '
-                              '"logical_sector_size": 512, "physical_sector_size": 512}]}')
+    body = check_fields(json_object(), PLAN_FIELDS, required=("disks",))
+    check_disks(body["disks"])
     efi = body.get("efi")
-    if efi is not None and not isinstance(efi, bool):
-        return api_error(422, "efi must be true, false or null")
     try:
         planner = image_planner_input(image, profile, current_app.config["STORAGE_PATH"], efi)
     except PlanError as exc:

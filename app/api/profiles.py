@@ -8,33 +8,20 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
-from app.api import api_error, token_required
+from app.api import token_required
+from app.api.body import Id, Text, check_fields, json_object
 from app.extensions import db
 from app.models import Image, ImageProfile
 from app.modules.api import NotFound, kind_or_error, register_module_routes
 from app.modules.domain import KINDS
 from app.profiles import assignments, domain
-from app.profiles.assignments import AssignmentError
 from app.profiles.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
-from app.profiles.options import ProfileError
 
 bp = Blueprint("api_profiles", __name__, url_prefix="/api/v1")
 
 PROFILE_BASE = "/images/<int:image_id>/profiles"
-
-
-def _body() -> dict | None:
-    """Return the JSON object body, or None when it is not one."""
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
-
-
-def _invalid(errors: dict[str, str]):
-    """Answer refused changes: 422 with one message per field; nothing was saved."""
-    db.session.rollback()
-    return api_error(422, "validation failed; nothing was saved", errors=errors)
 
 
 def _image(image_id: int) -> Image:
@@ -79,16 +66,14 @@ def list_profiles(image_id: int):
 def create_profile(image_id: int):
     """Create a profile from a name and optional options."""
     image = _image(image_id)
-    body = _body()
-    if body is None or not isinstance(body.get("name"), str):
-        return api_error(400, "the body must be a JSON object with a name")
+    body = json_object()
+    name = check_fields({"name": body.get("name")}, {"name": Text(64)})["name"]
+    description = check_fields({"description": body.get("description", "")},
+                               {"description": Text()})["description"]
     options = {k: v for k, v in body.items() if k not in ("name", "description")}
-    try:
-        profile = domain.create_profile(image, body["name"], str(body.get("description", "")))
-        if options:
-            domain.update_profile(profile, image, options, current_app.config["BOOT_FILES_PATH"])
-    except ProfileError as exc:
-        return _invalid(exc.errors)
+    profile = domain.create_profile(image, name, description)
+    if options:
+        domain.update_profile(profile, image, options, current_app.config["BOOT_FILES_PATH"])
     db.session.commit()
     return jsonify(profile_json(profile, image)), 201
 
@@ -106,16 +91,11 @@ def get_profile(image_id: int, profile_id: int):
 def patch_profile(image_id: int, profile_id: int):
     """Change some options of a profile (all or nothing)."""
     image, profile = _profile(image_id, profile_id)
-    body = _body()
-    if body is None:
-        return api_error(400, "the body must be a JSON object of options")
+    body = json_object()
     # Read-only keys of the GET shape may come back unchanged.
     for key in ("id", "image_id", "minimum_sizes_bytes", *KINDS):
         body.pop(key, None)
-    try:
-        domain.update_profile(profile, image, body, current_app.config["BOOT_FILES_PATH"])
-    except ProfileError as exc:
-        return _invalid(exc.errors)
+    domain.update_profile(profile, image, body, current_app.config["BOOT_FILES_PATH"])
     db.session.commit()
     return jsonify(profile_json(profile, image))
 
@@ -125,11 +105,7 @@ def patch_profile(image_id: int, profile_id: int):
 def delete_profile(image_id: int, profile_id: int):
     """Delete a profile; the last profile of an image is refused with 409."""
     _image_row, profile = _profile(image_id, profile_id)
-    try:
-        domain.delete_profile(profile)
-    except ProfileError as exc:
-        db.session.rollback()
-        return api_error(409, exc.errors["profile"])
+    domain.delete_profile(profile)
     db.session.commit()
     return "", 204
 
@@ -160,14 +136,11 @@ def add_assignment(image_id: int, profile_id: int, kind: str):
     """Assign a module: {module_id, priority?, run_when? | destination_partition?}."""
     info = kind_or_error(kind)
     _image_row, profile = _profile(image_id, profile_id)
-    body = _body()
-    if body is None:
-        return api_error(400, "the body must be a JSON object with a module_id")
+    body = json_object()
     fields = {k: v for k, v in body.items() if k != "module_id"}
-    try:
-        row = assignments.assign(profile, info, body.get("module_id"), fields)
-    except AssignmentError as exc:
-        return _invalid(exc.errors)
+    module_id = check_fields({"module_id": body.get("module_id")},
+                             {"module_id": Id()}, required=("module_id",))["module_id"]
+    row = assignments.assign(profile, info, module_id, fields)
     db.session.commit()
     return jsonify(assignments.assignment_to_dict(info, row)), 201
 
@@ -187,15 +160,10 @@ def patch_assignment(image_id: int, profile_id: int, kind: str, assignment_id: i
     info = kind_or_error(kind)
     _image_row, profile = _profile(image_id, profile_id)
     row = _assignment(profile, info, assignment_id)
-    body = _body()
-    if body is None:
-        return api_error(400, "the body must be a JSON object")
+    body = json_object()
     for key in ("id", "module_id", "module_name"):
         body.pop(key, None)
-    try:
-        assignments.update(profile, info, row, body)
-    except AssignmentError as exc:
-        return _invalid(exc.errors)
+    assignments.update(profile, info, row, body)
     db.session.commit()
     return jsonify(assignments.assignment_to_dict(info, row))
 

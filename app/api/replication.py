@@ -16,17 +16,11 @@ from sqlalchemy import or_
 from app import storage
 from app.api import api_error
 from app.extensions import db
-from app.jobs import redis_connection
 from app.models import ComServer
-from app.replication import incoming, registry, signing, swap
+from app.replication import incoming, peers, registry, signing, swap
 from app.replication.identity import local_server_name
 
 bp = Blueprint("api_replication", __name__, url_prefix="/api/v1/replication")
-
-
-def nonce_key(sender: str, nonce: str) -> str:
-    """Return the Redis key remembering a nonce this server has seen."""
-    return f"castor:{current_app.config['RQ_QUEUE']}:replication:nonce:{sender}:{nonce}"
 
 
 def signed_path() -> str:
@@ -54,20 +48,14 @@ def signed(view):
                                            request.headers)
         except signing.SignatureError as exc:
             return api_error(401, str(exc))
-        # Remember nonces a little longer than a timestamp stays fresh.
-        fresh = redis_connection().set(nonce_key(server.display_name, nonce), 1, nx=True,
-                                       ex=2 * signing.MAX_SKEW_SECONDS)
-        if not fresh:
+        if not peers.remember_nonce(server.display_name, nonce):
             return api_error(401, "replayed request: this nonce was already used")
         declared = request.headers[signing.BODY_HASH_HEADER].strip().lower()
         if request.method != "PUT" and hashlib.sha256(request.get_data()).hexdigest() != declared:
             return api_error(400, "the body does not match its signed hash")
         g.replication_sender = server
         g.body_sha256 = declared
-        try:
-            return view(*args, **kwargs)
-        except incoming.ReplicationRefused as exc:
-            return api_error(exc.status, exc.message, **exc.extra)
+        return view(*args, **kwargs)
 
     return wrapped
 
@@ -124,6 +112,7 @@ def put_file(name: str, relative: str):
         sha256 = request.args["sha256"]
     except (KeyError, ValueError):
         return api_error(400, "offset, size and sha256 query parameters are required")
+    peers.check_peer_may_change(name, g.replication_sender.display_name)
     length = request.content_length
     if length is None:
         return api_error(411, "a Content-Length is required")
@@ -136,6 +125,7 @@ def put_file(name: str, relative: str):
 @signed
 def commit(name: str):
     """Verify the incoming copy against the manifest, write it last and swap it in."""
+    peers.check_peer_may_change(name, g.replication_sender.display_name)
     body = _json_body()
     if not isinstance(body, dict):
         return api_error(400, "the body must be a JSON object with a manifest")
@@ -149,6 +139,7 @@ def commit(name: str):
 @signed
 def delete(name: str):
     """Delete an image's folder (and row) because the sender deleted it."""
+    peers.check_peer_may_change(name, g.replication_sender.display_name)
     existed = swap.delete(_storage(), name)
     registry.forget_replicated_image(name, g.replication_sender.display_name)
     return jsonify({"image": name, "deleted": existed})
@@ -160,6 +151,8 @@ def rename(name: str):
     """Rename an image's folder (and row) because the sender renamed it."""
     body = _json_body()
     new_name = body.get("new_name", "") if isinstance(body, dict) else ""
+    for either in (name, new_name):
+        peers.check_peer_may_change(either, g.replication_sender.display_name)
     existed = swap.rename(_storage(), name, new_name)
     registry.rename_replicated_image(name, new_name, g.replication_sender.display_name)
     return jsonify({"image": new_name, "renamed": existed})

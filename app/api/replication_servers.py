@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 from werkzeug.datastructures import MultiDict
 
 from app.api import api_error, token_required
+from app.api.body import Field, Text, check_fields, json_object
 from app.api.replication import bp
 from app.extensions import db
 from app.models import ComServer, Image, ReplicationStatus
@@ -19,6 +20,14 @@ CREATE_DEFAULTS = {"storage_path": "", "max_imaging_clients": 0, "max_bandwidth_
                    "multicast_interface": "eth0", "multicast_port_start": 9000,
                    "multicast_port_end": 9998}
 FLAGS = ("role_imaging", "role_multicast", "role_pxe", "replicate_storage", "is_local")
+PORT = Field(int, minimum=1, maximum=65535)
+SERVER_FIELDS = {
+    "display_name": Text(64), "url": Text(256, description="http:// or https://"),
+    "shared_secret": Text(128), "storage_path": Text(256),
+    "max_imaging_clients": Field(int, minimum=0, maximum=1 << 31),
+    "max_bandwidth_kbps": Field(int, minimum=0, maximum=1 << 40),
+    "multicast_interface": Text(32), "multicast_port_start": PORT, "multicast_port_end": PORT,
+    **{flag: Field(bool) for flag in FLAGS}}
 
 
 def server_dict(server: ComServer) -> dict:
@@ -26,6 +35,11 @@ def server_dict(server: ComServer) -> dict:
     data = {name: getattr(server, name) for name in ("id", *FIELDS, *FLAGS)}
     data["has_secret"] = bool(server.shared_secret)
     return data
+
+
+def _payload() -> dict:
+    """Return the JSON body's com server fields after checking names and types."""
+    return check_fields(json_object(), SERVER_FIELDS, ignore=("id", "has_secret"))
 
 
 def _form(payload: dict, server: ComServer | None) -> ServerForm:
@@ -65,7 +79,7 @@ def create_server():
     """Add a com server."""
     if (error := _admin_error()) is not None:
         return error
-    form = _form(request.get_json(silent=True) or {}, None)
+    form = _form(_payload(), None)
     if not form.validate():
         return api_error(422, "invalid com server", fields=form.errors)
     server = ComServer()
@@ -95,7 +109,7 @@ def update_server(server_id: int):
     server, error = _server_or_error(server_id)
     if (error := error or _admin_error()) is not None:
         return error
-    form = _form(request.get_json(silent=True) or {}, server)
+    form = _form(_payload(), server)
     if not form.validate():
         return api_error(422, "invalid com server", fields=form.errors)
     form.apply(server)

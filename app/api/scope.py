@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import g, request
 
+from app.errors import Refused
 from app.extensions import db
 from app.models import Image, ImageProfile, ProfileFileCopy, Task
 from app.tickets import task_for_token
@@ -16,7 +17,7 @@ from app.tickets import task_for_token
 READ_KINDS = ("deploy", "multicast")
 
 
-class ScopeError(Exception):
+class ScopeError(Refused):
     """A task token asked for something outside its task (answered 403)."""
 
     status = 403

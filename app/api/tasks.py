@@ -12,6 +12,7 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, request
 
 from app.api import api_error, token_required
+from app.api.body import Field, Id, check_fields, json_object
 from app.api.scope import resolve_task_token
 from app.extensions import db
 from app.models import Computer, Image, ImageProfile, Task
@@ -19,7 +20,6 @@ from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, TASK_KINDS
 from app.tasks.queue import queue_position, request_start
 from app.tasks.service import (
-    TaskError,
     cancel_task,
     create_task,
     expire_stale_tasks,
@@ -56,9 +56,12 @@ def task_payload(task: Task) -> dict:
 
 
 def _json() -> dict:
-    """Return the JSON object body, or {}."""
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    """Return the JSON object body, or {} when there is none (anything else is a 400)."""
+    return json_object(optional=True)
+
+
+TASK_FIELDS = {"kind": Field(str, enum=TASK_KINDS), "computer_id": Id(),
+               "image_id": Id(nullable=True), "profile_id": Id(nullable=True)}
 
 
 def _task_for_client(task_id: int) -> Task | None:
@@ -88,11 +91,9 @@ def list_tasks():
 @token_required
 def create():
     """Create a web task: `{"kind", "computer_id", "image_id"?, "profile_id"?}`."""
-    body = _json()
-    kind = body.get("kind")
-    if kind not in TASK_KINDS:
-        return api_error(400, f"kind is one of: {', '.join(TASK_KINDS)}", field="kind")
-    computer = db.session.get(Computer, body.get("computer_id") or 0)
+    body = check_fields(json_object(), TASK_FIELDS, required=("kind", "computer_id"))
+    kind = body["kind"]
+    computer = db.session.get(Computer, body["computer_id"])
     if computer is None:
         return api_error(404, "no such computer", field="computer_id")
     image = db.session.get(Image, body["image_id"]) if body.get("image_id") else None
@@ -102,11 +103,7 @@ def create():
         return api_error(404, "no such image", field="image_id")
     if body.get("profile_id") and profile is None:
         return api_error(404, "no such profile", field="profile_id")
-    try:
-        task, token = create_task(kind, computer, image, profile)
-    except TaskError as exc:
-        db.session.rollback()
-        return api_error(exc.status, str(exc))
+    task, token = create_task(kind, computer, image, profile)
     db.session.commit()
     # The ticket lets an operator start `castor-client task --ticket` by hand (one use).
     return jsonify({"task": task_payload(task), "ticket": token}), 201
@@ -129,10 +126,7 @@ def cancel(task_id: int):
     task = db.session.get(Task, task_id)
     if task is None:
         return api_error(404, "no such task")
-    try:
-        ended = cancel_task(task)
-    except TaskError as exc:
-        return api_error(exc.status, str(exc))
+    ended = cancel_task(task)
     db.session.commit()
     return jsonify({"task": task_payload(task), "ended": ended})
 

@@ -112,7 +112,8 @@ OPENAPI_PATHS = {
         "post": {"summary": "Create a web task", "requestBody": _body({
             "type": "object", "required": ["kind", "computer_id"], "properties": {
                 "kind": {"enum": list(TASK_KINDS)}, "computer_id": {"type": "integer"},
-                "image_id": {"type": "integer"}, "profile_id": {"type": "integer"}}}),
+                "image_id": {"type": ["integer", "null"]},
+                "profile_id": {"type": ["integer", "null"]}}, "additionalProperties": False}),
             "responses": {"201": _json({"type": "object", "properties": {
                 "task": _ref("Task"), "ticket": {"type": ["string", "null"], "description":
                     "a one-time boot ticket for castor-client task --ticket"}}},
@@ -143,7 +144,8 @@ OPENAPI_PATHS = {
                 "cancel": {"type": "boolean"}}}, "OK"), **ERRORS}}},
     "/tasks/{task_id}/log": {"parameters": [_id("task_id")], "post": {
         "summary": "Append to the task's log (API or task token, also after the end)",
-        "requestBody": _body({"type": "object", "properties": {"text": {"type": "string"}}}),
+        "requestBody": {**_body({"type": "object", "properties": {"text": {"type": "string"}}}),
+                        "required": False},
         "responses": {"200": _json({"type": "object"}, "OK"), **ERRORS}}},
     "/tasks/{task_id}/heartbeat": {"parameters": [_id("task_id")], "post": {
         "summary": "Sign of life, so the task does not expire", "responses": {

@@ -48,14 +48,17 @@ class SearchResult:
     total: int
 
 
+LIMIT_MAX = 1_000_000  # more rows than any page shows; larger numbers overflow SQL integers
+
+
 def parse_limit(value: str | None, default: int | None = 25) -> int | None:
     """Turn '25'/'50'/'100'/'all' (or another positive number) into a row limit."""
     if value in (None, ""):
         return default
     if value == "all":
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError("limit is a positive number or 'all'")
+    if not value.isdigit() or not 1 <= int(value) <= LIMIT_MAX:
+        raise ValueError(f"limit is a number from 1 to {LIMIT_MAX} or 'all'")
     return int(value)
 
 

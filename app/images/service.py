@@ -14,13 +14,14 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from app import storage
+from app.errors import Refused
 from app.extensions import db
 from app.images import rules
 from app.models import Category, Image, default_profile_for, record_history
 from app.roles import require_role
 
 
-class ImageError(Exception):
+class ImageError(Refused):
     """A request about an image was refused; says which field and which HTTP status fits."""
 
     def __init__(self, message: str, field: str | None = None, status: int = 400):

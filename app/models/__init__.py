@@ -14,14 +14,14 @@ from app.models.modules import (
 )
 from app.models.multicast import MulticastClient, MulticastPort, MulticastSession
 from app.models.profiles import ImageProfile, default_profile_for
-from app.models.servers import ComServer, ReplicationStatus, Setting
+from app.models.servers import ComServer, ReplicationNonce, ReplicationStatus, Setting
 from app.models.users import ApiToken, User
 
 __all__ = [
     "MulticastClient", "MulticastPort", "MulticastSession",
     "ApiToken", "BootTicket", "Category", "ComServer", "Computer", "ComputerGroup",
     "FileCopyModule", "History", "Image", "ImageProfile", "Job", "ProfileFileCopy",
-    "ProfileScript", "ProfileSysprep", "ReplicationStatus", "ScriptModule", "Setting",
-    "SysprepModule", "Task", "TaskToken",
+    "ProfileScript", "ProfileSysprep", "ReplicationNonce", "ReplicationStatus", "ScriptModule",
+    "Setting", "SysprepModule", "Task", "TaskToken",
     "User", "default_profile_for", "record_history",
 ]

@@ -55,6 +55,9 @@ class Image(db.Model):
     size_on_server_bytes: Mapped[int] = mapped_column(default=0)
     size_on_client_bytes: Mapped[int] = mapped_column(default=0)
     schema_json: Mapped[str | None] = mapped_column(Text, default=None)
+    # The com server that replicated the image here ("" = uploaded or made here): only that
+    # peer may change or delete it.
+    origin: Mapped[str] = mapped_column(String(64), default="", server_default="")
     schema_status: Mapped[str] = mapped_column(String(16), default="none")
     schema_error: Mapped[str] = mapped_column(Text, default="")
     # Set by the integrity check when a stored file no longer matches the manifest; a

@@ -36,6 +36,18 @@ class ComServer(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReplicationNonce(db.Model):
+    """A nonce of a signed peer request, kept until its timestamp can no longer be fresh."""
+
+    __tablename__ = "replication_nonce"
+    __table_args__ = (UniqueConstraint("sender", "nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Setting(db.Model):
     """A global key/value setting (replication defaults and the like)."""
 

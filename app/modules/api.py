@@ -7,14 +7,12 @@ from collections.abc import Callable
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error
+from app.api.body import json_object
+from app.errors import NotFound
 from app.extensions import db
 from app.models.images import record_history
 from app.modules import domain, files
-from app.modules.domain import KINDS, Kind, ModuleError
-
-
-class NotFound(Exception):
-    """A referenced object does not exist (answered as 404)."""
+from app.modules.domain import KINDS, Kind
 
 
 def kind_or_error(kind: str) -> Kind:
@@ -37,12 +35,6 @@ def _storage() -> str:
     return current_app.config["STORAGE_PATH"]
 
 
-def _invalid(errors: dict[str, str]):
-    """Answer refused module data with 422; nothing was saved."""
-    db.session.rollback()
-    return api_error(422, "validation failed; nothing was saved", errors=errors)
-
-
 def list_modules(kind: str):
     """List the modules of a kind."""
     info = kind_or_error(kind)
@@ -53,13 +45,7 @@ def list_modules(kind: str):
 def create_module(kind: str):
     """Create a module from a JSON object of its fields."""
     info = kind_or_error(kind)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return api_error(400, "the body must be a JSON object")
-    try:
-        module = domain.create_module(info, body)
-    except ModuleError as exc:
-        return _invalid(exc.errors)
+    module = domain.create_module(info, json_object())
     db.session.commit()
     return jsonify(domain.module_to_dict(info, module, _storage())), 201
 
@@ -74,15 +60,10 @@ def patch_module(kind: str, module_id: int):
     """Change some fields of a module (all or nothing)."""
     info = kind_or_error(kind)
     module = _module(info, module_id)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return api_error(400, "the body must be a JSON object")
+    body = json_object()
     for key in ("id", "kind", "files"):
         body.pop(key, None)
-    try:
-        domain.update_module(info, module, body)
-    except ModuleError as exc:
-        return _invalid(exc.errors)
+    domain.update_module(info, module, body)
     db.session.commit()
     return jsonify(domain.module_to_dict(info, module, _storage()))
 
@@ -127,7 +108,6 @@ def delete_file(module_id: int, relative: str):
 
 def register_module_routes(bp: Blueprint, guard: Callable) -> None:
     """Add the module routes to an API blueprint, each behind the `guard` decorator."""
-    bp.register_error_handler(NotFound, lambda exc: api_error(404, str(exc)))
     bp.add_url_rule("/modules/<kind>", view_func=guard(list_modules), methods=["GET"])
     bp.add_url_rule("/modules/<kind>", view_func=guard(create_module), methods=["POST"])
     bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(get_module),

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.errors import Refused
 from app.extensions import db
 from app.models.images import record_history
 from app.models.modules import (
@@ -48,8 +49,11 @@ KINDS: dict[str, Kind] = {
 }
 
 
-class ModuleError(ValueError):
+class ModuleError(Refused, ValueError):
     """Module data that cannot be saved; `errors` maps each field to its message."""
+
+    status = 422
+    summary = "validation failed; nothing was saved"
 
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))

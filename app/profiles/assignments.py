@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from app.errors import Refused
 from app.extensions import db
 from app.models import ImageProfile
 from app.models.images import record_history
@@ -20,8 +21,11 @@ LVM_NAME = r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*"
 PARTITION_RE = re.compile(rf"^(\d{{1,3}}|{LVM_NAME}-{LVM_NAME})$")
 
 
-class AssignmentError(ValueError):
+class AssignmentError(Refused, ValueError):
     """An assignment that cannot be saved; `errors` maps each field to its message."""
+
+    status = 422
+    summary = "validation failed; nothing was saved"
 
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))

@@ -113,7 +113,7 @@ def delete_profile(profile: ImageProfile) -> None:
     image = profile.image
     if len(image.profiles) <= 1:
         raise ProfileError({"profile": "an image keeps at least one profile; this is the "
-                                       "last one"})
+                                       "last one"}, status=409)
     record_history("image", image.id, "profile_delete", history_snapshot(profile))
     # delete-orphan on Image.profiles deletes the row once it leaves the collection.
     image.profiles.remove(profile)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Boolean, Integer
 
+from app.errors import Refused
 from app.extensions import db
 from app.models.images import Image
 from app.models.profiles import (
@@ -60,12 +61,15 @@ KERNEL_PATTERNS = ("vmlinuz*", "*kernel*")
 BOOT_IMAGE_PATTERNS = ("initrd*", "*.img", "*.cpio*")
 
 
-class ProfileError(ValueError):
+class ProfileError(Refused, ValueError):
     """Option changes that cannot be saved; `errors` maps each field to its message."""
 
-    def __init__(self, errors: dict[str, str]):
+    status = 422
+    summary = "validation failed; nothing was saved"
+
+    def __init__(self, errors: dict[str, str], status: int = 422):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+        self.errors, self.status = errors, status
 
 
 def field_visible(field: str, environment: str) -> bool:

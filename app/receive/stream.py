@@ -16,13 +16,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from app.errors import Refused
 from app.receive.hashing import FileHasher
 
 READ_BYTES = 1 << 20
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-class ReceiveError(Exception):
+class ReceiveError(Refused):
     """A body or a commit was refused; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str, **extra) -> None:

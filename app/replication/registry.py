@@ -20,7 +20,7 @@ def record_replicated_image(storage_path: str | Path, name: str, manifest: dict,
         image_type = manifest.get("image_type") or "block"
         # A replica must not fan out again from here, or two servers would ping-pong.
         image = Image(name=name, image_type=image_type, replication_mode="none",
-                      environment="winpe" if image_type == "both" else "linux")
+                      environment="winpe" if image_type == "both" else "linux", origin=sender)
         image.profiles.append(default_profile_for(image.image_type, image.environment))
         db.session.add(image)
     schema_file = folder / storage.SCHEMA

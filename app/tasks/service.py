@@ -13,6 +13,7 @@ from app.computers.rules import (
     name_for_mac,
     normalize_mac,
 )
+from app.errors import Refused
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
@@ -24,7 +25,7 @@ from app.tickets import drop_tickets, issue_task_token, mint_ticket
 FINAL_STATES = ("done", "failed", "cancelled")
 
 
-class TaskError(Exception):
+class TaskError(Refused):
     """A task request the rules refuse; the message is shown to the user as is."""
 
     def __init__(self, message: str, status: int = 400) -> None:

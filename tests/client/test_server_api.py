@@ -218,7 +218,7 @@ def test_task_token_progress_cancel_and_checkout(app, client, anon_client):
 
 def test_openapi_lists_client_paths(app, client, api_headers):
     doc = client.get("/api/v1/openapi.json", headers=api_headers).json
-    assert "/client/uploads/{upload_id}/files/{path}" in doc["paths"]
+    assert "/client/uploads/{upload_id}/files/{relative}" in doc["paths"]
     assert "/client/deploys" in doc["paths"]
 
 

@@ -157,4 +157,5 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
     with app.app_context():
         assert f"client pc: {text}" in db.session.get(MulticastSession, session_id).log
     doc = api.get("/api/v1/openapi.json", headers=api_headers).get_json()
-    assert "/multicast/join" in doc["paths"] and "/multicast/sessions/{id}/cancel" in doc["paths"]
+    assert "/multicast/join" in doc["paths"]
+    assert "/multicast/sessions/{session_id}/cancel" in doc["paths"]

@@ -64,7 +64,7 @@ def test_patch_errors_save_nothing(client, app, api_headers, linux_image, winpe_
     linux_only = client.patch(f"{_base(winpe_id)}/{winpe_profile}", headers=api_headers,
                               json={"update_bcd": True})
     assert "winpe" in linux_only.get_json()["errors"]["update_bcd"]
-    assert client.patch(url, headers=api_headers, data="[]").status_code == 400
+    assert client.patch(url, headers=api_headers, json=[]).status_code == 400
     assert client.get(f"{_base(image_id)}/999", headers=api_headers).status_code == 404
     assert client.get(f"{_base(winpe_id)}/{profile_id}", headers=api_headers).status_code == 404
 
@@ -199,7 +199,7 @@ def test_openapi_lists_profile_and_module_paths(client, api_headers) -> None:
     for path in ("/images/{image_id}/profiles", "/images/{image_id}/profiles/{profile_id}",
                  "/images/{image_id}/profiles/{profile_id}/clone",
                  "/images/{image_id}/profiles/{profile_id}/{kind}", "/modules/{kind}",
-                 "/modules/{kind}/{id}"):
+                 "/modules/{kind}/{module_id}"):
         assert path in paths
     options = document["components"]["schemas"]["ProfileOptions"]["properties"]
     assert options["compression_algorithm"]["enum"] == ["none", "gzip", "lz4", "zstd"]

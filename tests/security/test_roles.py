@@ -8,6 +8,7 @@ who may use it, and a loosened decision fails here too.
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db as _db
 from app.models import ApiToken, User
@@ -130,7 +131,8 @@ def _routes(app):
             values = {}
             for arg, converter in rule._converters.items():
                 kind = type(converter).__name__
-                values[arg] = 999_999 if kind == "IntegerConverter" else ARGUMENTS.get(arg, "x")
+                values[arg] = (999_999 if isinstance(converter, IntegerConverter)
+                               else ARGUMENTS.get(arg, "x"))
                 if kind == "AnyConverter":
                     values[arg] = sorted(converter.items)[0]
             url = app.url_map.bind("localhost").build(rule.endpoint, values, method=method)

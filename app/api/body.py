@@ -1,0 +1,223 @@
+"""Reading API input: JSON bodies, their fields and query numbers, refused with a 4xx.
+
+Each field spec both checks a body and describes it in the OpenAPI document, so the two
+cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from flask import request
+
+from app.api.errors import MAX_ID
+from app.errors import BadRequest
+
+MAX_DEPTH = 32  # nesting deeper than any document Castor takes (schemas nest about 6 levels)
+TEXT_MAX = 65536
+
+
+@dataclass(frozen=True)
+class Field:
+    """One JSON field: its type (or types), limits and whether null is allowed."""
+
+    kind: type | tuple[type, ...]
+    max_length: int | None = None
+    nullable: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    items: type | None = None
+    enum: tuple | None = None
+    pattern: str | None = None
+    description: str = ""
+
+    @property
+    def kinds(self) -> tuple[type, ...]:
+        """Return the accepted types."""
+        return self.kind if isinstance(self.kind, tuple) else (self.kind,)
+
+    def problem(self, value: object) -> str | None:
+        """Return what is wrong with a value, or None."""
+        if value is None:
+            return None if self.nullable else "must not be null"
+        kind = next((k for k in self.kinds if _is(value, k)), None)
+        if kind is None:
+            return "must be " + " or ".join(_TYPE_NAMES[k] for k in self.kinds)
+        if self.enum is not None and value not in self.enum:
+            return f"must be one of: {', '.join(map(str, self.enum))}"
+        if kind in (int, float):
+            if self.minimum is not None and value < self.minimum:
+                return f"must be at least {self.minimum}"
+            if self.maximum is not None and value > self.maximum:
+                return f"must be at most {self.maximum}"
+        elif self.max_length is not None and len(value) > self.max_length:
+            return f"is longer than {self.max_length}"
+        if self.items is not None and not all(_item(self.items).problem(v) is None
+                                              for v in value):
+            return f"must be a list of {_TYPE_NAMES[self.items]}s"
+        return None
+
+    def schema(self) -> dict:
+        """Return the JSON schema of the field."""
+        types = [_SCHEMA_TYPES[k] for k in self.kinds] + (["null"] if self.nullable else [])
+        schema: dict = {"type": types[0] if len(types) == 1 else types}
+        if self.enum is not None:
+            schema["enum"] = list(self.enum) + ([None] if self.nullable else [])
+        limits = {"minimum": self.minimum, "maximum": self.maximum, "pattern": self.pattern,
+                  "description": self.description or None}
+        if str in self.kinds:
+            limits["maxLength"] = self.max_length
+        if list in self.kinds:
+            limits["maxItems"] = self.max_length
+        schema.update({key: value for key, value in limits.items() if value is not None})
+        if self.items is not None:
+            schema["items"] = _item(self.items).schema()
+        return schema
+
+
+def _is(value: object, kind: type) -> bool:
+    """Tell whether a JSON value has a type (true and false are not numbers)."""
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _item(kind: type) -> Field:
+    """Return the spec of a list's items: whole numbers in lists are ids."""
+    return Id() if kind is int else Field(kind)
+
+
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number", float: "a number",
+               list: "a list", dict: "an object"}
+_SCHEMA_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
+                 list: "array", dict: "object"}
+
+
+def Id(nullable: bool = False, description: str = "") -> Field:  # noqa: N802 (reads as a type)
+    """Return the spec of a reference to a row: a whole number that fits an id column."""
+    return Field(int, nullable=nullable, minimum=1, maximum=MAX_ID, description=description)
+
+
+def Text(max_length: int = TEXT_MAX, **kwargs) -> Field:  # noqa: N802
+    """Return the spec of a string field of at most `max_length` characters."""
+    return Field(str, max_length=max_length, **kwargs)
+
+
+DISK = {"size_bytes": Field(int, minimum=1, maximum=MAX_ID),
+        "logical_sector_size": Field(int, enum=(512, 1024, 2048, 4096)),
+        "physical_sector_size": Field(int, minimum=512, maximum=1 << 20),
+        "name": Text(256, description="the device, for messages")}
+DISKS = Field(list, items=dict, max_length=64, description="destination disks: "
+              "{size_bytes, logical_sector_size, physical_sector_size}")
+
+
+def check_disks(disks: list[dict], field: str = "disks") -> list[dict]:
+    """Check a list of destination disks (size and sector sizes); return it."""
+    for disk in disks:
+        try:
+            check_fields(disk, DISK, required=("size_bytes",))
+        except BadRequest as exc:
+            raise BadRequest(f"{field}: {exc.message}", field) from None
+    return disks
+
+
+def disks_schema() -> dict:
+    """Return the JSON schema of a list of destination disks."""
+    return {"type": "array", "maxItems": 64, "items": body_schema(DISK, ("size_bytes",))}
+
+
+def _depth(value: object) -> int:
+    """Return how deeply lists and objects nest in a parsed JSON value (iteratively)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+NO_BODY = object()
+
+
+def json_body(optional: bool = False) -> object:
+    """Return the parsed JSON body; 415 when it is not JSON, 400 when malformed or too deep.
+
+    An empty body is NO_BODY when `optional`, else a 400.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if optional:
+            return NO_BODY
+        raise BadRequest("a JSON body is required")
+    if not request.is_json:
+        raise BadRequest("the body must be JSON (Content-Type: application/json)", status=415)
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequest(f"the body nests deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def json_object(optional: bool = False) -> dict:
+    """Return the JSON body, which must be an object (`{}` for no body when `optional`)."""
+    value = json_body(optional)
+    if value is NO_BODY:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("the body must be a JSON object")
+    return value
+
+
+def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] = (),
+                 ignore: tuple[str, ...] = ()) -> dict:
+    """Check a body's fields against a spec: unknown, missing or wrongly typed ones are a 400.
+
+    Keys in `ignore` (read-only fields of the answer's shape) are dropped.
+    """
+    fields = {}
+    for key, value in body.items():
+        if key in ignore:
+            continue
+        if key not in spec:
+            raise BadRequest(f"unknown or read-only field {key}", key)
+        problem = spec[key].problem(value)
+        if problem:
+            raise BadRequest(f"{key} {problem}", key)
+        fields[key] = value
+    for key in required:
+        if key not in fields:
+            raise BadRequest(f"{key} is required", key)
+    return fields
+
+
+def body_schema(spec: dict[str, Field], required: tuple[str, ...] = ()) -> dict:
+    """Return the JSON schema of a body checked by `check_fields(spec, required)`."""
+    schema: dict = {"type": "object", "additionalProperties": False,
+                    "properties": {key: field.schema() for key, field in spec.items()}}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def query_int(name: str, default: int | None = None, minimum: int = 0,
+              maximum: int = MAX_ID) -> int | None:
+    """Return a whole-number query parameter within bounds, or a 400."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", name) from None
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum}", name)
+    return value
