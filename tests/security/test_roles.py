@@ -26,7 +26,7 @@ EXPECTED: dict[str, str | dict] = {
     "auth.login": ANYONE, "auth.logout": ANYONE, "static": ANYONE, "health": ANYONE,
     "boot.ipxe": ANYONE, "boot.files": ANYONE, "api_openapi.openapi": ANYONE,
     "api_client.login": ANYONE, "api_client.checkin": ANYONE,
-    "home": RO,
+    "home": RO, "dashboard.index": RO,
     # users, tokens, passwords
     "admin.index": AD, "admin.create_user": AD, "admin.delete_user": AD, "admin.set_role": AD,
     "admin.create_token": AD, "admin.revoke_token": AD, "admin.revoke_sessions": AD,
