@@ -5,9 +5,9 @@ DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
 DEBIAN_TEST := chromium postgresql-client qemu-system-x86 ovmf debootstrap extlinux \
-	syslinux-common grub-pc-bin grub-efi-amd64-bin
+	syslinux-common grub-pc-bin grub-efi-amd64-bin dnsmasq-base ipxe curl
 
-.PHONY: run test test-boot deps test-deps lint clean
+.PHONY: run test test-boot deps test-deps lint clean boot-files
 
 run: deps $(VENV)/.installed
 	$(VENV)/bin/castor db upgrade
@@ -19,7 +19,7 @@ test: test-deps $(VENV)/.test-installed
 
 # The full boot matrix in VMs (make test runs a slice of it; see README).
 test-boot: test-deps $(VENV)/.test-installed
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot tests/netboot $(PYTEST_ARGS)
 
 # Install the Debian packages Castor needs when any is missing (root on Debian).
 deps:
@@ -45,6 +45,15 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The imaging environment endpoints network-boot into (debootstrap of Debian bookworm; root).
+BOOT_DEBIAN := debootstrap zstd ipxe dnsmasq-base
+boot-files: $(VENV)/.installed
+	@missing=""; for p in $(BOOT_DEBIAN); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	$(VENV)/bin/castor boot build $(BOOT_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .

@@ -31,7 +31,7 @@ POLICY: dict[str, str] = {
     "api_client.login": "public", "api_client.checkin": "public",
     # Signed calls of paired com servers.
     **{f"api_replication.{name}": "peer" for name in (
-        "commit", "delete", "manifest", "ping", "put_file", "rename")},
+        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename")},
     # The imaging client (task token or operator).
     **{f"api_client.{name}": "client" for name in (
         "append_log", "cancel", "checkout", "create_deploy", "create_upload", "delete_upload",
@@ -39,7 +39,8 @@ POLICY: dict[str, str] = {
         "profile_options", "profiles", "progress", "schema", "upload_file", "upload_schema")},
     **{f"api_tasks.{name}": "client" for name in (
         "append_log", "cancel_poll", "get_task", "heartbeat", "start")},
-    **{f"api_multicast.{name}": "client" for name in ("join", "progress", "report")},
+    **{f"api_multicast.{name}": "client" for name in (
+        "join", "progress", "report", "stream_outcome")},
     # Users, tokens and one's own password.
     "admin.index": "admin", "admin.create_user": "admin", "admin.delete_user": "admin",
     "admin.create_token": "admin", "admin.revoke_token": "admin",

@@ -9,7 +9,6 @@ second run of the unchanged image.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app, storage  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import ComServer, Image, Job, ReplicationStatus  # noqa: E402
+from app.receive.hashing import FileHasher  # noqa: E402
 from bench.serve import Served  # noqa: E402
 
 MIB = 1 << 20
@@ -46,16 +46,18 @@ def write_image(folder: Path, name: str, total: int, files: int) -> int:
     per_file = total // files
     for number in range(1, files + 1):
         relative = f"hd0/part{number}.ext4.partclone.zst"
-        digest = hashlib.sha256()
+        digest = FileHasher()  # chunk digests as an upload writes them
         with open(image / relative, "wb") as handle:
             for _ in range(per_file // (16 * MIB)):
                 block = os.urandom(16 * MIB)
                 digest.update(block)
                 handle.write(block)
+        whole, chunks = digest.finish()
         entries.append({"path": relative, "kind": "partclone", "disk": 0, "partition": number,
                         "lv": None, "filesystem": "ext4", "compression": "zstd", "level": 3,
                         "size_bytes": (image / relative).stat().st_size,
-                        "sha256": digest.hexdigest()})
+                        "sha256": whole, "chunk_bytes": digest.chunk_bytes,
+                        "chunks": chunks})
     (image / "schema.json").write_text('{"format": "castor-schema", "version": 1, "disks": []}')
     storage.write_json_atomic(image / storage.MANIFEST, {
         "format": "castor-manifest", "version": 1, "image": name, "upload_id": uuid.uuid4().hex,

@@ -63,7 +63,7 @@ def serve(kind: str, port: int) -> None:
             def load_config(self):
                 for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1,
                                    "worker_class": "gthread", "threads": 8,
-                                   "loglevel": "warning"}.items():
+                                   "loglevel": "warning", "worker_tmp_dir": "/dev/shm"}.items():
                     self.cfg.set(key, value)
 
             def load(self):

@@ -173,7 +173,9 @@ def main() -> None:
     if not wait_for_server(settings["server"]):
         finish(action, f"the Castor server {settings['server']} is unreachable: nothing was "
                        f"written to any disk")
-    code = subprocess.run(client_argv(settings), check=False).returncode
+    argv = client_argv(settings)
+    say("starting " + ("the on-demand menu" if "client.ondemand" in argv else "task mode"))
+    code = subprocess.run(argv, check=False).returncode
     # The client ran the completed action itself when it got that far; it returns only when
     # the action was `exit to shell` or it failed before it knew the task.
     finish(action if code else "exit_to_shell",

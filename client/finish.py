@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from client.bcd import update_bcd
 from client.devices import Disk
 from client.run import ClientError
 
@@ -31,17 +32,27 @@ def _device(disk: Disk, part: dict) -> str:
     return disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
 
 
-def set_guids(disk: Disk, plan: dict, options: dict) -> None:
+def set_guids(disk: Disk, plan: dict, options: dict, schema: dict | None = None) -> None:
     """Restore the source's partition GUIDs and disk id, or randomize them."""
     from client import bootcfg
 
     if plan.get("randomize_guids") or options.get("randomize_guids"):
         if plan.get("table") == "gpt":
             bootcfg.randomize_guids(disk.path)
+            from client.guidrefs import follow_new_guids
+
+            # PARTUUID= references in fstab and loader configs follow the new GUIDs.
+            follow_new_guids(disk, plan, _source_guids(plan, schema or {}))
         return
     bootcfg.restore_partition_guids(disk.path, plan.get("table", "gpt"),
                                     [p for p in _partitions(plan) if p.get("uuid")],
                                     plan.get("disk_id"))
+
+
+def _source_guids(plan: dict, schema: dict) -> dict[int, str]:
+    """The source disk's partition GUIDs, by partition number."""
+    disk = next((d for d in schema.get("disks", []) if d["index"] == plan["disk_index"]), {})
+    return {p["number"]: p["uuid"].upper() for p in disk.get("partitions", []) if p.get("uuid")}
 
 
 def _room_to_grow(part: dict, plan: dict, schema: dict) -> bool:
@@ -76,14 +87,22 @@ def grow_filesystems(disk: Disk, plan: dict, options: dict,
 
 
 def fix_boot_sectors(disk: Disk, plan: dict, options: dict) -> None:
-    """Write the new start sector into NTFS boot sectors of an MBR disk."""
-    if not options.get("fix_boot_sector", True) or plan.get("table") != "mbr":
+    """Write each NTFS partition's start sector into its boot sectors (MBR and GPT disks).
+
+    Windows formats GPT partitions with the start LBA as "hidden sectors" too, and its boot
+    code reads the field on either table, so a partition that moved needs it rewritten.
+    """
+    if not options.get("fix_boot_sector", True):
         return
-    from client.bootcfg import fix_ntfs_boot_sector
+    from client.bootcfg import fix_ntfs_boot_sector, ntfs_boot_fields
 
     for part in _partitions(plan):
         if _fs(part) == "ntfs" and part.get("source_partition"):
-            fix_ntfs_boot_sector(_device(disk, part), part["start_sector"])
+            dev = _device(disk, part)
+            if ntfs_boot_fields(dev)["hidden_sectors"] != part["start_sector"]:
+                log.info("partition %d moved: NTFS hidden sectors set to %d", part["number"],
+                         part["start_sector"])
+            fix_ntfs_boot_sector(dev, part["start_sector"])
 
 
 def _download_module(api, module: dict, into: Path) -> Path:
@@ -160,9 +179,10 @@ def finish_disk(disk: Disk, plan: dict, schema: dict, options: dict, *, api=None
     """Every step after the partitions of one disk are restored, in the reference order."""
     env = dict(env or {})
     disk.release_partitions()
-    set_guids(disk, plan, options)
+    set_guids(disk, plan, options, schema)
     grow_filesystems(disk, plan, options, schema)
     fix_boot_sectors(disk, plan, options)
+    update_bcd(disk, plan, schema, options)
     customize(disk, plan, options, api, env)
     scripts = options.get("scripts") or []
     if any(s.get("run_when") == "after_file_copy" for s in scripts):

@@ -35,6 +35,10 @@ class FileHasher:
                 self.chunk = hashlib.sha256()
                 self.in_chunk = 0
 
+    def last_chunk(self) -> str:
+        """The digest of the chunk just completed, or of the short chunk in progress."""
+        return self.chunk.hexdigest() if self.in_chunk else self.chunks[-1]
+
     def finish(self) -> tuple[str, list[str]]:
         """Return the file's SHA-256 and its chunk digests (the last chunk may be short)."""
         chunks = list(self.chunks)

@@ -49,14 +49,18 @@ def append_body(part: Path, offset: int, read: Callable[[int], bytes], *,
     most bytes the file may still take (a longer body is refused). The hasher must stand at
     `offset`; on failure it is left unusable and the file is cut back to `offset`.
     """
-    body = hashlib.sha256()
+    # A body that is exactly one chunk of the file has the chunk's digest: hash it once.
+    one_chunk = (offset % hasher.chunk_bytes == 0 and length is not None and length > 0
+                 and length == min(hasher.chunk_bytes, length if limit is None else limit))
+    body = None if one_chunk else hashlib.sha256()
     written = [0]
     part.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o640)
     try:
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
-        _pipeline(fd, read, length, limit, (hasher.update, body.update), written, label)
+        updates = (hasher.update,) if body is None else (hasher.update, body.update)
+        _pipeline(fd, read, length, limit, updates, written, label)
         if durable:
             os.fdatasync(fd)
     except OSError as exc:
@@ -71,7 +75,7 @@ def append_body(part: Path, offset: int, read: Callable[[int], bytes], *,
         raise
     finally:
         os.close(fd)
-    return body.hexdigest()
+    return hasher.last_chunk() if body is None else body.hexdigest()
 
 
 def _cut(fd: int, offset: int) -> None:

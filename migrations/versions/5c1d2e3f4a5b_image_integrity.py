@@ -1,7 +1,7 @@
 """image integrity: damaged flag and last verification time
 
 Revision ID: 5c1d2e3f4a5b
-Revises: 040a0f54fb3b
+Revises: 5b1e7c2d9a40
 Create Date: 2026-12-01 23:45:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '5c1d2e3f4a5b'
-down_revision = '040a0f54fb3b'
+down_revision = '5b1e7c2d9a40'
 branch_labels = None
 depends_on = None
 

@@ -195,7 +195,9 @@ def test_corrupt_image_file_detected_by_checksum(server, block_image, tmp_path):
         assert proc.returncode == 1
         assert "SHA-256 mismatch" in proc.stderr or "damaged" in proc.stderr
         assert entry["path"] in proc.stderr
-        # The damaged chunk is caught before anything is written: not even the table.
+        # The damaged chunk is the file's first: caught before anything is written,
+        # not even the table.
+        assert "chunk 0" in proc.stderr
         assert target.stat().st_blocks == 0
     finally:
         stored.write_bytes(original)

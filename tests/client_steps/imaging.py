@@ -56,15 +56,31 @@ def capture_local(image: Path, folder: Path, compression: str = "zstd") -> tuple
     return build_schema([info]), {"files": files}
 
 
-def folder_source(folder: Path):
-    """A stream source reading stored files from a local image folder, 1 MiB at a time."""
+class FolderSource:
+    """Image files read from a local image folder, 1 MiB at a time (the deploy's source)."""
 
-    def source(entry: dict) -> Iterator[bytes]:
-        with open(folder / entry["path"], "rb") as handle:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, entry: dict) -> Iterator[bytes]:
+        """The stored bytes of one image file."""
+        with open(self.folder / entry["path"], "rb") as handle:
             while data := handle.read(MIB):
                 yield data
 
-    return source
+    def file_bytes(self, entry: dict) -> bytes:
+        """A small image file completely."""
+        return (self.folder / entry["path"]).read_bytes()
+
+    def partition(self, entry: dict) -> Iterator[bytes]:
+        """The compressed stream of one partition's image file."""
+        return self(entry)
+
+    def restored(self, entry: dict, again_over_http: bool = False) -> None:
+        """Nothing to record for a folder."""
+
+    def close(self) -> None:
+        """Nothing to close for a folder."""
 
 
 def plan_for(schema: dict, target: str, options: dict | None = None,
@@ -81,7 +97,7 @@ def deploy_local(target: str, schema: dict, manifest: dict, folder: Path, plans:
     answer = {"image": {"name": "local"}, "schema": schema, "manifest": manifest,
               "plans": plans, "profile": dict(options or {})}
     with open_disk(target) as disk:
-        deploy_plans(None, answer, [disk], folder_source(folder), Progress(lambda body: {}),
+        deploy_plans(None, answer, [disk], FolderSource(folder), Progress(lambda body: {}),
                      {}, file_size=(lambda e: (folder / e["path"]).stat().st_size)
                      if check_sizes else None)
 

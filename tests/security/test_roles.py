@@ -82,7 +82,7 @@ EXPECTED: dict[str, str | dict] = {
     "api_replication.delete_server": AD, "api_replication.image_status": RO,
     "api_replication.replicate_image": OP,
     **{f"api_replication.{n}": PEER for n in (
-        "commit", "delete", "manifest", "ping", "put_file", "rename")},
+        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename")},
     # the imaging client: a task token, or an operator's token
     **{f"api_client.{n}": CLIENT for n in (
         "append_log", "cancel", "checkout", "create_deploy", "create_upload", "delete_upload",
@@ -90,7 +90,8 @@ EXPECTED: dict[str, str | dict] = {
         "profile_options", "profiles", "progress", "schema", "upload_file", "upload_schema")},
     **{f"api_tasks.{n}": CLIENT for n in (
         "append_log", "cancel_poll", "get_task", "heartbeat", "start")},
-    **{f"api_multicast.{n}": CLIENT for n in ("join", "progress", "report")},
+    **{f"api_multicast.{n}": CLIENT for n in ("join", "progress", "report",
+                                              "stream_outcome")},
 }
 
 ARGUMENTS = {"kind": "scripts", "tab": "general", "relative": "a/b",
