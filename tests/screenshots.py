@@ -60,16 +60,22 @@ def seed(app) -> None:
         db.session.commit()
 
 
-def take(folder: Path) -> list[Path]:
-    """Write the screenshots into `folder`; return their paths."""
+def take(folder: Path, browser=None) -> list[Path]:
+    """Write the screenshots into `folder` (with `browser`, or a Chromium of its own)."""
+    if browser is None:
+        with sync_playwright() as pw:
+            own = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                return take(folder, own)
+            finally:
+                own.close()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(Path(tmp), WTF_CSRF_ENABLED=True)
         create_user(app, USERNAME, PASSWORD)
         seed(app)
-        with serve(app) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with serve(app) as url:
             for width in WIDTHS:
                 context = browser.new_context(viewport={"width": width, "height": 900})
                 page = context.new_page()
@@ -85,7 +91,6 @@ def take(folder: Path) -> list[Path]:
                     page.screenshot(path=str(target), full_page=True)
                     written.append(target)
                 context.close()
-            browser.close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -171,7 +171,7 @@ def test_tabs_link_only_existing_endpoints(client, app):
         assert f">{label}</a>" in nav
     assert ('>Replication</a>' in nav) == ("servers.image_replication" in app.view_functions)
     assert ('>Profiles</a>' in nav) == ("profiles.index" in app.view_functions)
-    assert ">create<" in page
+    assert ">Created<" in page
 
 
 def test_categories_tab_sets_and_refuses_unknown(client, app):

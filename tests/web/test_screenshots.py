@@ -11,8 +11,8 @@ from tests import screenshots
 pytestmark = pytest.mark.browser
 
 
-def test_screenshots_are_pngs_at_1280_and_390(tmp_path):
-    paths = screenshots.take(tmp_path)
+def test_screenshots_are_pngs_at_1280_and_390(tmp_path, chromium):
+    paths = screenshots.take(tmp_path, chromium)
     assert sorted(p.name for p in paths) == sorted(
         f"{name}-{width}.png" for name, _ in screenshots.PAGES for width in screenshots.WIDTHS)
     for path in paths:
