@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
-DEBIAN_TEST := chromium postgresql-client
+DEBIAN_TEST := chromium postgresql-client qemu-system-x86 ovmf debootstrap extlinux \
+	syslinux-common grub-pc-bin grub-efi-amd64-bin
 
-.PHONY: run test deps test-deps lint clean
+.PHONY: run test test-boot deps test-deps lint clean
 
 run: deps $(VENV)/.installed
 	$(VENV)/bin/castor db upgrade
@@ -15,6 +16,10 @@ run: deps $(VENV)/.installed
 test: test-deps $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The full boot matrix in VMs (make test runs a slice of it; see README).
+test-boot: test-deps $(VENV)/.test-installed
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot $(PYTEST_ARGS)
 
 # Install the Debian packages Castor needs when any is missing (root on Debian).
 deps:

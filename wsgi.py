@@ -1,4 +1,4 @@
-"""WSGI entry point: `waitress-serve wsgi:app` or any WSGI server."""
+"""WSGI entry point: `gunicorn -k gthread wsgi:app` or any WSGI server (castor run: app.server)."""
 
 from app import create_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask, redirect, url_for
 
-from app import auth, htmx
+from app import auth, htmx, web_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
 
@@ -63,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    web_errors.init_app(app)
 
     for dotted in BLUEPRINTS:
         module = importlib.import_module(dotted)

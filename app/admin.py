@@ -104,7 +104,7 @@ def delete_user(user_id: int):
     if user.id == current_user().id:
         flash("You can't delete your own account.", "error")
         return redirect(url_for("admin.index"), 303)
-    admins = db.session.scalar(db.select(db.func.count()).where(User.is_admin.is_(True)))
+    admins = db.session.scalar(db.select(db.func.count()).where(User.role == "admin"))
     if user.is_admin and admins <= 1:
         flash("The last administrator can't be deleted.", "error")
         return redirect(url_for("admin.index"), 303)

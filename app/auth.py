@@ -60,10 +60,13 @@ def user_from_bearer() -> User | None:
     token = db.session.scalar(
         db.select(ApiToken).filter_by(token_hash=hash_token(header[7:].strip()))
     )
-    if token is None:
+    now = utcnow()
+    if token is None or token.expired(now):
         return None
-    token.last_used_at = utcnow()
-    db.session.commit()
+    # One write a minute at most: a busy client must not write a row per request.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+        db.session.commit()
     return token.user
 
 

@@ -1,8 +1,9 @@
 """Per-MAC boot scripts for PXE (iPXE), and the kernel and boot images they load.
 
-These URLs are fetched by firmware before any login is possible, so they are public. A task's
-clear token is kept on the task only until its client checks in (`Task.boot_token`); once it
-has, a new boot (a reboot mid-task) gets a freshly issued token and the old one stops working.
+These URLs are fetched by firmware before any login is possible, so they are public: a task's
+script carries only a fresh one-time boot ticket (app.tickets), bound to the task and the MAC
+and valid for BOOT_TICKET_SECONDS. Fetching a script again never touches the tokens a running
+client already holds.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from flask import Blueprint, Response, current_app, request, send_from_directory
 from app.auth import PUBLIC_ENDPOINTS
 from app.computers.rules import normalize_mac
 from app.extensions import db
-from app.models.users import hash_token
 from app.tasks import bootfiles
-from app.tasks.service import active_task_for, expire_stale_tasks, find_computer, issue_token
+from app.tasks.service import active_task_for, expire_stale_tasks, find_computer
+from app.tickets import mint_ticket
 
 bp = Blueprint("boot", __name__, url_prefix="/boot")
 
@@ -30,7 +31,7 @@ def _make_public(_state) -> None:
 
 
 def _script(text: str) -> Response:
-    """Return an iPXE script that no cache keeps (it may carry a task token)."""
+    """Return an iPXE script that no cache keeps (it may carry a boot ticket)."""
     response = Response(text, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -49,16 +50,12 @@ def ipxe():
     if computer is not None and expire_stale_tasks():
         db.session.commit()  # an expired task must not boot the machine into imaging again
     task = active_task_for(computer) if computer is not None else None
-    if task is not None:
-        token = task.boot_token
-        if not token:
-            # The client checked in before and this is a new boot: hand out a new token.
-            token = issue_token()
-            task.token_hash, task.boot_token = hash_token(token), token
-            db.session.commit()
+    if task is not None and not task.cancel_requested:
+        ticket = mint_ticket(task, computer.mac, "ipxe", int(config["BOOT_TICKET_SECONDS"]))
+        db.session.commit()
         kernel, image = bootfiles.boot_choice(config, task.profile)
         args = bootfiles.task_kernel_args(task.profile.kernel_args if task.profile else "",
-                                          server_url, token)
+                                          server_url, ticket)
         return _script(bootfiles.render_ipxe_task(
             base_url=server_url, kernel=kernel, boot_image=image, args=args,
             title=bootfiles.task_title(task)))

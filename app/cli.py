@@ -15,6 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app import create_app
+from app.bootenv.cli import boot_group
 from app.extensions import db
 
 
@@ -25,6 +26,9 @@ def _app():
 @click.group()
 def main() -> None:
     """Castor OS imaging server."""
+
+
+main.add_command(boot_group)
 
 
 @main.group("db")
@@ -158,7 +162,7 @@ def worker(burst: bool) -> None:
 @click.option("--threads", default=8, show_default=True)
 def run(host: str, port: int, threads: int) -> None:
     """Serve the web app with a worker beside it; Ctrl-C stops both."""
-    from waitress import serve
+    from app.server import serve
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
@@ -174,12 +178,8 @@ def run(host: str, port: int, threads: int) -> None:
     worker_proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=os.environ)
     click.echo(f"Castor on http://{host}:{port}/ (Ctrl-C stops)")
     try:
-        from app.uploads import SERVER_OPTIONS
-
-        # Waitress's defaults refuse bodies over 1 GiB; partition uploads are larger.
-        options = {**SERVER_OPTIONS, "threads": threads}
-        serve(app, host=host, port=port, **options)
-    except KeyboardInterrupt:
+        serve(app, host=host, port=port, threads=threads)
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for proc in (worker_proc, redis_proc):

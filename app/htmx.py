@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, url_for
 
 STOP_POLLING = 286
 
@@ -42,9 +43,23 @@ def redirect_header(response: Response, url: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the Vary header so caches keep full pages and fragments apart."""
+    """Add Vary (full pages and fragments cached apart); send htmx to login as a full page."""
 
     @app.after_request
     def _vary(response: Response) -> Response:
         response.vary.add("HX-Request")
         return response
+
+    @app.after_request
+    def _login_in_full_page(response: Response) -> Response:
+        # An expired session sends htmx to the login page: load it as a whole page (not into
+        # a tab) and come back to the page the user was on.
+        login = url_for("auth.login") if "auth.login" in app.view_functions else None
+        if not (login and is_htmx() and response.status_code in (301, 302, 303, 307, 308)
+                and urlsplit(response.location or "").path == login):
+            return response
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = current.path + (f"?{current.query}" if current.query else "") or "/"
+        answer = Response(status=200)
+        answer.vary.add("HX-Request")
+        return redirect_header(answer, url_for("auth.login", next=back))

@@ -2,7 +2,7 @@
 
 Layout: STORAGE_PATH/images/<name>/ holds schema.json, manifest.json and hd<N>/ files.
 Uploads write into STORAGE_PATH/staging/<upload_id>/ and replace the image folder only
-when complete and verified.
+when complete and verified (app/receive: the receive engine and its journaled swap).
 """
 
 from __future__ import annotations
@@ -113,24 +113,6 @@ def verify_folder(folder: Path) -> list[str]:
         elif sha256_file(path) != entry["sha256"]:
             problems.append(f"{entry['path']}: SHA-256 mismatch")
     return problems
-
-
-def replace_image(storage_path: str | Path, name: str, staged: Path) -> None:
-    """Swap a complete, verified staging folder in as the image folder.
-
-    The old folder is renamed aside first and removed only after the new one is in place,
-    so a crash at any point leaves one complete copy.
-    """
-    target = image_dir(storage_path, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staged, target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def rename_image(storage_path: str | Path, old_name: str, new_name: str) -> None:

@@ -4,7 +4,7 @@ Builds a GPT disk image with an ext4 and an NTFS filesystem (2 GiB each by defau
 half random, half compressible data, then times in the same run:
 
   raw upload   partclone.<fs> -c -s DEV -o - | zstd -T0 -3 > file     (per partition)
-  our upload   castor-client upload (to a Castor server on loopback, waitress)
+  our upload   castor-client upload (to a Castor server on loopback, as `castor run`)
   raw deploy   zstd -dc file | partclone.<fs> -r -s - -o DEV           (per partition)
   our deploy   castor-client deploy (download, SHA-256, zstd -d, partclone)
 
@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -140,17 +139,17 @@ def unprotect(app) -> None:
         db.session.commit()
 
 
-def start_server(work: Path) -> tuple[str, str, object, object]:
-    """Serve a fresh Castor app with waitress on loopback; return (url, token, server, app)."""
-    from waitress.server import create_server
-
+def start_server(work: Path):
+    """Serve a fresh Castor app on loopback as `castor run` does; return (served, token, app)."""
     from app import create_app
     from app.extensions import db
     from app.models import ApiToken, Image, User, default_profile_for
+    from bench.serve import Served
 
     os.environ["CASTOR_INSTANCE_PATH"] = str(work / "instance")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",
-                      "STORAGE_PATH": str(work / "storage"), "SECRET_KEY": "bench"})
+    config = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{work / 'bench.db'}",
+              "STORAGE_PATH": str(work / "storage"), "SECRET_KEY": "bench"}
+    app = create_app(config)
     with app.app_context():
         db.create_all()
         user = User(username="bench", is_admin=True)
@@ -160,11 +159,18 @@ def start_server(work: Path) -> tuple[str, str, object, object]:
         image.profiles.append(default_profile_for("block", "linux"))
         db.session.add_all([user, row, image])
         db.session.commit()
-    from app.uploads import SERVER_OPTIONS
+        db.engine.dispose()
+    return Served(config, work / "instance"), token, app
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, **SERVER_OPTIONS)
-    threading.Thread(target=server.run, daemon=True).start()
-    return f"http://127.0.0.1:{server.effective_port}", token, server, app
+
+def served_step(served, argv: list[str]) -> tuple[float, dict]:
+    """Time one client run; return seconds and the server's writes, CPU and peak RSS."""
+    before = served.counters()
+    stop = served.watch()
+    seconds = timed(argv)
+    peak = stop()
+    after = served.counters()
+    return seconds, {**{k: after[k] - before[k] for k in after}, "peak_rss": peak}
 
 
 def main() -> int:
@@ -183,18 +189,31 @@ def main() -> int:
     build_source(source, args.fs_gib, int(args.data_gib * (1 << 30)))
     sh("truncate", "-s", str(source.stat().st_size), str(target))
     sh("sfdisk", "-q", str(target), input=sh("sfdisk", "--dump", str(source)))
-    url, token, server, app = start_server(work)
-    client = [sys.executable, "-m", "client.main", "--server", url, "--token", token]
+    print("load:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
+    served, token, app = start_server(work)
+    client = [sys.executable, "-m", "client.main", "--server", served.url, "--token", token]
     runs: dict[str, list[float]] = {"raw_up": [], "raw_down": [], "up": [], "down": []}
-    for _ in range(args.repeat):
-        raw_up, raw_down = raw_pipelines(source, target, work)
-        runs["raw_up"].append(raw_up)
-        runs["raw_down"].append(raw_down)
-        unprotect(app)
-        runs["up"].append(timed([*client, "upload", "--image", "bench", "--disk", str(source)]))
-        runs["down"].append(timed([*client, "deploy", "--image", "bench", "--disk",
-                                   str(target)]))
-    server.close()
+    try:
+        for _ in range(args.repeat):
+            raw_up, raw_down = raw_pipelines(source, target, work)
+            runs["raw_up"].append(raw_up)
+            runs["raw_down"].append(raw_down)
+            unprotect(app)
+            seconds, facts = served_step(served, [*client, "upload", "--image", "bench",
+                                                  "--disk", str(source)])
+            runs["up"].append(seconds)
+            stored = sum(p.stat().st_size for p in
+                         (work / "storage" / "images" / "bench").rglob("*") if p.is_file())
+            print(f"upload {seconds:.1f} s: server wrote {facts['write_bytes'] / stored:.3f}x "
+                  f"(wchar {facts['wchar'] / stored:.3f}x) the {stored / MIB:.0f} MiB stored, "
+                  f"{facts['cpu_s']:.1f} CPU s, peak RSS {facts['peak_rss'] / MIB:.0f} MiB")
+            seconds, facts = served_step(served, [*client, "deploy", "--image", "bench",
+                                                  "--disk", str(target)])
+            runs["down"].append(seconds)
+            print(f"deploy {seconds:.1f} s: server {facts['cpu_s']:.1f} CPU s")
+    finally:
+        served.stop()
+    print("load:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
     raw_up, raw_down = min(runs["raw_up"]), min(runs["raw_down"])
     ours_up, ours_down = min(runs["up"]), min(runs["down"])
     print("all runs (s):", {k: [round(v, 1) for v in vals] for k, vals in runs.items()})

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -28,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app, storage  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import ComServer, Image, Job, ReplicationStatus  # noqa: E402
+from bench.serve import Served  # noqa: E402
 
 MIB = 1 << 20
 REDIS_URL = os.environ.get("CASTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -38,13 +36,6 @@ def make_config(folder: Path) -> dict:
     return {"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'db.sqlite'}",
             "STORAGE_PATH": str(folder / "storage"), "REDIS_URL": REDIS_URL,
             "RQ_QUEUE": f"castor-bench-{uuid.uuid4().hex[:8]}", "WTF_CSRF_ENABLED": False}
-
-
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_image(folder: Path, name: str, total: int, files: int) -> int:
@@ -70,21 +61,6 @@ def write_image(folder: Path, name: str, total: int, files: int) -> int:
         "format": "castor-manifest", "version": 1, "image": name, "upload_id": uuid.uuid4().hex,
         "image_type": "block", "created_at": "2026-11-25T00:00:00Z", "files": entries})
     return storage.folder_size(image)
-
-
-def serve_target(folder: Path, config: dict, port: int) -> subprocess.Popen:
-    """Start the target instance under waitress in a subprocess and wait for it."""
-    env = dict(os.environ, CASTOR_INSTANCE_PATH=str(folder / "instance"))
-    process = subprocess.Popen([sys.executable, __file__, "--serve", json.dumps(config),
-                                str(port)], cwd=ROOT, env=env)
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the target instance did not start")
 
 
 def run_replication(app, image_id: int, server_id: int) -> tuple[float, int, str]:
@@ -115,7 +91,8 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="castor-bench-", dir=args.dir))
-    target_process = None
+    served = None
+    print("load:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
     try:
         folders = {name: base / name for name in ("source", "target")}
         configs = {name: make_config(folder) for name, folder in folders.items()}
@@ -125,12 +102,12 @@ def main() -> None:
             apps[name] = create_app(configs[name])
             with apps[name].app_context():
                 db.create_all()
-        port = free_port()
+        served = Served(configs["target"], folders["target"] / "instance")
         secret = uuid.uuid4().hex * 2
         with apps["source"].app_context():
             db.session.add(ComServer(display_name="bench-source", url="http://127.0.0.1:1",
                                      is_local=True))
-            target = ComServer(display_name="bench-target", url=f"http://127.0.0.1:{port}",
+            target = ComServer(display_name="bench-target", url=served.url,
                                shared_secret=secret)
             image = Image(name="bench-image")
             db.session.add_all([target, image])
@@ -142,7 +119,6 @@ def main() -> None:
             db.session.commit()
         size = write_image(Path(configs["source"]["STORAGE_PATH"]), "bench-image",
                            args.size_mib * MIB, args.files)
-        target_process = serve_target(folders["target"], configs["target"], port)
 
         source_folder = storage.image_dir(configs["source"]["STORAGE_PATH"], "bench-image")
         started = time.perf_counter()
@@ -168,30 +144,11 @@ def main() -> None:
         print(f"replication (2nd run, unchanged): {again_seconds:.2f} s, {again_sent} bytes sent"
               f" ({message})")
     finally:
-        if target_process is not None:
-            target_process.kill()
-            target_process.wait()
+        if served is not None:
+            served.stop()
+        print("load:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
         shutil.rmtree(base, ignore_errors=True)
 
 
-def serve(config_json: str, port: str) -> None:
-    """Serve one instance (used by the bench for the target) as `castor run` does.
-
-    Waitress's default 8 KiB reads slow 16 MiB chunks down a lot; the production options
-    (app.uploads.SERVER_OPTIONS) read larger blocks.
-    """
-    from waitress import serve as waitress_serve
-
-    try:
-        from app.uploads import SERVER_OPTIONS as options
-    except ImportError:
-        options = {"recv_bytes": 1 << 18}
-    waitress_serve(create_app(json.loads(config_json)), host="127.0.0.1", port=int(port),
-                   threads=4, _quiet=True, **options)
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], sys.argv[3])
-    else:
-        main()
+    main()

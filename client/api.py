@@ -1,11 +1,13 @@
 """HTTP client of the server's client API, on the standard library's http.client.
 
 JSON calls, chunked PUT uploads streamed from a generator (nothing staged on the client),
-and downloads with Range that resume where a broken connection stopped.
+and downloads with Range that resume where a broken connection stopped, handed on one
+verified chunk at a time (the manifest's per-chunk SHA-256) so nothing damaged is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
@@ -34,10 +36,14 @@ class ApiError(ClientError):
         super().__init__(f"server refused ({status}): {message}")
 
 
+class ChunkMismatch(ClientError):
+    """A downloaded chunk did not match the manifest's digest; none of it was handed on."""
+
+
 class Api:
     """A connection to one Castor server, authenticated by an API or task token."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 60.0, retries: int = 3,
+    def __init__(self, server: str, token: str | None, *, timeout: float = 60.0, retries: int = 3,
                  retry_delay: float = 1.0) -> None:
         parsed = urllib.parse.urlsplit(server if "://" in server else f"http://{server}")
         if parsed.scheme not in ("http", "https"):
@@ -63,7 +69,9 @@ class Api:
         return self.base_path + path
 
     def _headers(self, extra: dict | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
+        if self.token:  # none before a boot ticket is traded for a task token
+            headers["Authorization"] = f"Bearer {self.token}"
         headers.update(extra or {})
         return headers
 
@@ -249,6 +257,63 @@ class Api:
             finally:
                 conn.close()
 
+    def download_verified(self, path: str, entry: dict) -> Iterator[bytes]:
+        """Yield a manifest file's bytes, each chunk only once its SHA-256 checked out.
+
+        A thread downloads and checks the next chunk while the caller writes this one.
+        Entries without chunk digests (older manifests) stream as they come.
+        """
+        chunks, chunk_bytes = entry.get("chunks"), entry.get("chunk_bytes")
+        stream = self.download(path, size=entry.get("size_bytes"))
+        if not chunks or not chunk_bytes:
+            yield from stream
+            return
+        ready: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        size = entry.get("size_bytes")
+
+        def want(index: int) -> int:
+            return chunk_bytes if size is None else min(chunk_bytes, size - index * chunk_bytes)
+
+        def fetch() -> None:
+            try:
+                buffer, index = bytearray(), 0
+                for data in stream:
+                    buffer += data
+                    while index < len(chunks) and 0 < want(index) <= len(buffer):
+                        take = want(index)
+                        _check_chunk(path, index, chunk_bytes, chunks, bytes(buffer[:take]),
+                                     ready, stop)
+                        del buffer[:take]
+                        index += 1
+                    if stop.is_set():
+                        return
+                if buffer and index < len(chunks):
+                    _check_chunk(path, index, chunk_bytes, chunks, bytes(buffer), ready, stop)
+                    buffer, index = bytearray(), index + 1
+                if buffer or index != len(chunks):
+                    raise ChunkMismatch(f"{path}: the data does not fill the manifest's "
+                                        f"{len(chunks)} chunks")
+                ready.put(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                ready.put(exc)
+
+        thread = threading.Thread(target=fetch, daemon=True)
+        thread.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
     def checkout(self, task_id: int | None, ok: bool, error: str = "",
                  cancelled: bool = False) -> None:
         """Tell the server a task ended (best effort: a failure is only logged)."""
@@ -259,3 +324,14 @@ class Api:
                                     "cancelled": cancelled})
         except ClientError as exc:
             log.warning("checkout failed: %s", exc)
+
+
+def _check_chunk(path: str, index: int, chunk_bytes: int, chunks: list[str], data: bytes,
+                 ready: queue.Queue, stop: threading.Event) -> None:
+    """Queue a chunk for writing if its digest matches; raise ChunkMismatch otherwise."""
+    if hashlib.sha256(data).hexdigest() != chunks[index]:
+        raise ChunkMismatch(f"{path}: chunk {index} (from byte {index * chunk_bytes}) is "
+                            "damaged on the server (SHA-256 mismatch); nothing of it was "
+                            "written")
+    if not stop.is_set():
+        ready.put(data)

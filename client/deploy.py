@@ -15,10 +15,11 @@ from contextlib import ExitStack
 from client.api import Api
 from client.devices import Disk, open_disk
 from client.finish import finish_disk
+from client.preflight import SizeProbe, check_deploy, http_file_size
 from client.progress import LogCollector, Progress, send_log
 from client.restore import ChecksumError, make_swap, restore_partition
 from client.run import ClientError, run
-from client.sources import HttpSource
+from client.sources import HttpSource, as_source
 
 log = logging.getLogger("castor.client")
 
@@ -180,12 +181,18 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
 
 
 def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: StreamSource,
-                 progress: Progress, options: dict) -> None:
+                 progress: Progress, options: dict, file_size: SizeProbe | None = None) -> None:
     """Run the whole deploy of the server's plans on the opened disks."""
+    source = as_source(source)
     profile_options = {**answer.get("profile", {}), **options}
     plans = answer["plans"]
     if len(plans) > len(opened):
         raise ClientError(f"the plan needs {len(plans)} disks, {len(opened)} given")
+    # Every refusal happens before the first write (issue 11): sizes, sectors, tools, images.
+    if file_size is None and api is not None:
+        file_size = http_file_size(api, answer["image"]["name"])
+    check_deploy(opened, plans, answer["schema"], answer["manifest"], profile_options, source,
+                 file_size)
     for disk, plan in zip(opened, plans, strict=False):
         env = {"CASTOR_DISK": disk.path, "CASTOR_IMAGE": answer["image"]["name"],
                "CASTOR_COMPUTER_NAME": profile_options.get("computer_name", "")}

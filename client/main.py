@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        if not args.server or not args.token:
+        # A task can start from its one-time boot ticket instead of a token.
+        if not args.server or not (args.token or getattr(args, "ticket", None)):
             raise ClientError("--server and --token (or CASTOR_SERVER/CASTOR_TOKEN) are needed")
         api = Api(args.server, args.token)
         return COMMANDS[args.command][1](args, api)

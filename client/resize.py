@@ -9,6 +9,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from client.bootblocks import shrink_floor_bytes
 from client.mount import mounted
 from client.run import ClientError, CommandError, run
 
@@ -20,6 +21,7 @@ DEFAULT_THRESHOLD_BYTES = 5 * GIB
 EXT_FILESYSTEMS = ("ext2", "ext3", "ext4")
 SHRINKABLE = (*EXT_FILESYSTEMS, "ntfs")
 NTFS_BACKUP_BOOT_BYTES = 512  # ntfsresize counts the backup boot sector in the volume size
+PinsAt = tuple[int, int]  # a partition's start sector and sector size on its disk
 
 
 def device_bytes(dev: str) -> int:
@@ -152,8 +154,39 @@ def _round_up(value: int, unit: int) -> int:
     return -(-value // unit) * unit
 
 
-def shrink(dev: str, fs_type: str, slack_bytes: int | None = None) -> int | None:
-    """Shrink an ext or NTFS filesystem to its minimum plus slack; return its new size or None."""
+def limit_by_pins(dev: str, fs_type: str, target: int, info: dict, pins_at: PinsAt,
+                  record: dict | None) -> int | None:
+    """Raise a shrink target above every block a boot loader addresses; None: don't shrink."""
+    floor, pins = shrink_floor_bytes(dev, fs_type, info["block_size"], *pins_at)
+    if record is not None:
+        record["shrink_limited_by"] = [pin.as_dict() for pin in pins] or None
+    if floor < 0:
+        if record is not None:
+            record["shrink_limited_by"] = [{"path": None, "reason": "boot loader blocks "
+                                            "unknown", "first_block": 0, "last_block": 0}]
+        return None
+    if floor <= target:
+        return target
+    names = ", ".join(f"{pin.path} (blocks {pin.first_block}-{pin.last_block}: {pin.reason})"
+                      for pin in pins)
+    limited = _round_up(floor, info["block_size"])
+    if limited >= info["volume_bytes"]:
+        log.warning("not shrinking %s on %s: a boot loader addresses blocks near its end: %s",
+                    fs_type, dev, names)
+        return None
+    log.warning("shrinking %s on %s only to %d bytes (not %d): a boot loader addresses "
+                "blocks that must not move: %s", fs_type, dev, limited, target, names)
+    return limited
+
+
+def shrink(dev: str, fs_type: str, slack_bytes: int | None = None,
+           record: dict | None = None, pins_at: PinsAt = (0, 512)) -> int | None:
+    """Shrink an ext or NTFS filesystem to its minimum plus slack; return its new size or None.
+
+    An ext volume is never shrunk below a block a boot loader addresses (see
+    `client.bootblocks`); record (the schema's filesystem object) gets `shrink_limited_by`.
+    pins_at is the partition's (start sector, sector size) on its disk.
+    """
     if fs_type in EXT_FILESYSTEMS:
         check_ext(dev)
         info = filesystem_info(dev, fs_type)
@@ -161,6 +194,9 @@ def shrink(dev: str, fs_type: str, slack_bytes: int | None = None) -> int | None
         slack = default_slack(fs_type, minimum) if slack_bytes is None else slack_bytes
         target = _round_up(minimum + slack, info["block_size"])
         if target >= info["volume_bytes"]:
+            return None
+        target = limit_by_pins(dev, fs_type, target, info, pins_at, record)
+        if target is None:
             return None
         try:
             run(["resize2fs", dev, f"{target // 1024}K"])
@@ -230,8 +266,12 @@ def _expand_back(dev: str, fs_type: str, before: dict) -> None:
 @contextmanager
 def shrunk_for_capture(dev: str, fs_type: str, enabled: bool,
                        threshold_bytes: int = DEFAULT_THRESHOLD_BYTES,
-                       slack_bytes: int | None = None) -> Iterator[int | None]:
-    """Shrink a big ext/NTFS filesystem for the capture and always grow it back afterwards."""
+                       slack_bytes: int | None = None, record: dict | None = None,
+                       pins_at: PinsAt = (0, 512)) -> Iterator[int | None]:
+    """Shrink a big ext/NTFS filesystem for the capture and always grow it back afterwards.
+
+    record and pins_at are handed to `shrink` (boot loader blocks, schema record).
+    """
     if not enabled or fs_type not in SHRINKABLE:
         yield None
         return
@@ -245,7 +285,7 @@ def shrunk_for_capture(dev: str, fs_type: str, enabled: bool,
         yield None
         return
     try:
-        new_size = shrink(dev, fs_type, slack_bytes)
+        new_size = shrink(dev, fs_type, slack_bytes, record, pins_at)
     except BaseException:
         _expand_back(dev, fs_type, before)
         raise

@@ -8,6 +8,7 @@ of argv stages that produce the stream.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -16,10 +17,19 @@ from contextlib import ExitStack
 
 from client.capture import PARTCLONE_TOOL
 from client.compress import decompress_stage
+from client.imagehead import (
+    PARTCLONE_HEADER_BYTES,
+    check_fs_name,
+    decompress_prefix,
+    needs_no_check,
+    parse_partclone_header,
+)
 from client.pipeline import Pipeline
+from client.resize import device_bytes
 from client.run import ClientError, run
 
 log = logging.getLogger("castor.client")
+PEEK_LIMIT_BYTES = 8 << 20  # lz4 blocks reach 4 MiB: the header is inside the first one
 
 
 class ChecksumError(ClientError):
@@ -46,11 +56,17 @@ def verified(chunks: Iterable[bytes], expected_sha256: str | None, label: str,
                             "(stopped before the next partition)")
 
 
-def restore_stage(kind: str, fs_type: str | None, device: str) -> list[str] | None:
-    """Return the argv that writes an uncompressed image stream onto device (None: wim)."""
+def restore_stage(kind: str, fs_type: str | None, device: str,
+                  no_check: bool = False) -> list[str] | None:
+    """Return the argv that writes an uncompressed image stream onto device (None: wim).
+
+    no_check adds partclone's `-C`, for a filesystem that fits a partition smaller than the
+    one it was captured from (see `client.imagehead.needs_no_check`).
+    """
     if kind == "partclone":
         tool = PARTCLONE_TOOL.get(fs_type or "", fs_type)
-        return [f"partclone.{tool}", "-r", "-s", "-", "-o", device]
+        return [f"partclone.{tool}", "-r", *(["-C"] if no_check else []), "-s", "-",
+                "-o", device]
     if kind == "dd":
         return ["partclone.dd", "-s", "-", "-o", device]
     if kind == "wim":
@@ -107,6 +123,37 @@ def ensure_ntfs_backup_boot(device: str) -> bool:
         os.close(fd)
 
 
+def peek_head(feed: Iterator[bytes], compression: str,
+               want: int = PARTCLONE_HEADER_BYTES) -> tuple[bytes, Iterator[bytes]]:
+    """Read the start of a stream, decompressed, and give back the stream unchanged."""
+    taken: list[bytes] = []
+    size = 0
+    tried_at = 0
+    head = b""
+    for data in feed:
+        taken.append(data)
+        size += len(data)
+        # Decompressing the growing prefix again is cheap while it doubles each try.
+        if size >= 2 * tried_at or size >= PEEK_LIMIT_BYTES:
+            tried_at = size
+            head = decompress_prefix(b"".join(taken), compression, want)
+            if len(head) >= want or size >= PEEK_LIMIT_BYTES:
+                break
+    else:
+        if taken:
+            head = decompress_prefix(b"".join(taken), compression, want)
+    return head, itertools.chain(taken, feed)
+
+
+def partclone_no_check(feed: Iterator[bytes], compression: str, fs_type: str | None,
+                       device: str, label: str) -> tuple[bool, Iterator[bytes]]:
+    """Check a partclone stream's header against the target; tell whether `-C` is needed."""
+    head, feed = peek_head(feed, compression)
+    header = parse_partclone_header(head, label)
+    check_fs_name(header, fs_type, label)
+    return needs_no_check(header, device_bytes(device), label), feed
+
+
 def restore_partition(source: Iterable[bytes] | list[list[str]], compression: str,
                       fs_type: str | None, device: str, expected_sha256: str | None, *,
                       kind: str = "partclone", label: str = "", expected_size: int | None = None,
@@ -130,7 +177,14 @@ def restore_partition(source: Iterable[bytes] | list[list[str]], compression: st
     with ExitStack() as stack:
         if producer is not None:
             stack.enter_context(producer)
-        writer = restore_stage(kind, fs_type, device)
+        no_check = False
+        if kind == "partclone":
+            no_check, feed = partclone_no_check(iter(feed), compression, fs_type, device,
+                                                label)
+            if no_check:
+                log.info("%s: the image's filesystem fits the smaller partition: restoring "
+                         "with partclone -C", label)
+        writer = restore_stage(kind, fs_type, device, no_check)
         if writer is None:
             make_filesystem(fs_type or "", device, fs_label, fs_uuid)
             if fs_type == "ntfs":

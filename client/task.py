@@ -1,9 +1,10 @@
 """Task mode: identify the machine, check in, wait for a slot, run the web task or the menu.
 
-`castor-client --server URL --token T task --disk DEV`; a PXE boot script's kernel arguments
-(`castor_server=... castor_task=...`) stand in for --server and --token. The task's upload or
-deploy runs through the client's own upload/deploy functions; task mode then sends the log,
-checks the task out and runs the profile's task completed action.
+`castor-client --server URL task --ticket TICKET --disk DEV` (or `--token T` for an operator's
+token); a PXE boot's kernel arguments (`castor_server=... castor_mode=task castor_ticket=...`)
+stand in for --server and --ticket. The one-time ticket is traded at check-in for a token of
+this task only. The task's upload or deploy runs through the client's own upload/deploy
+functions; task mode then sends the log, checks the task out and runs the completed action.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ class TaskCancelled(ClientError):
     """The task was cancelled from the web UI while this client waited or worked."""
 
 
-def checkin(api: Api, identity: dict) -> dict:
-    """Check in; switch the connection to a newly issued task token; return the answer."""
-    answer = api.post(f"{TASKS_API}/checkin", identity)
+def checkin(api: Api, identity: dict, ticket: str | None = None) -> dict:
+    """Check in (trading the boot ticket); switch to the task token issued; return the answer."""
+    body = dict(identity, ticket=ticket) if ticket else identity
+    answer = api.post("/checkin", body)
     if answer.get("token"):
         api.token = answer["token"]
     return answer
@@ -139,6 +141,8 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     castor_log.addHandler(collector)
     action = profile.get("task_completed_action", "reboot")
     try:
+        # Chosen inside the task, so a refusal reaches the task's log and the action still runs.
+        disks = disks or choose_disks(api, task, say)
         wait_for_slot(api, task_id, poll=poll, say=say)
         log.info("task %s: %s started on %s", task_id, task["kind"], ", ".join(disks))
         result = run_web_task(api, task, disks)
@@ -164,6 +168,33 @@ def run_task(api: Api, answer: dict, disks: list[str], *, dry_run: bool = False,
     say(f"Task {task_id} done.")
     completed_action(action, dry_run)
     return result
+
+
+def choose_disks(api: Api, task: dict, say: Callable[[str], None] = print) -> list[str]:
+    """Pick the task's disks automatically (no --disk given); refuse when it is ambiguous."""
+    from client import autodisk
+
+    found = autodisk.local_disks(_cmdline())
+    if task["kind"] == "upload":
+        chosen = autodisk.select_for_upload(found)
+    else:
+        options = (api.get(f"/profiles/{task['profile_id']}/options")
+                   if task.get("profile_id") else {})
+        chosen = autodisk.select_for_deploy(
+            found, autodisk.wants_from_profile(options, task.get("image")))
+    labels = {c.path: c.label() for c in found}
+    say("Disks chosen: " + ", ".join(labels.get(path, path) for path in chosen))
+    log.info("disks chosen automatically: %s", ", ".join(labels.get(p, p) for p in chosen))
+    return chosen
+
+
+def _cmdline(path: str = "/proc/cmdline") -> str:
+    """Return the kernel command line ('' when unreadable)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _cancel_requested(api: Api, task_id: int) -> bool:
@@ -207,33 +238,34 @@ def on_demand_menu(api: Api, identity: dict, disks: list[str], *,
 
 def task_mode(api: Api, disks: list[str], *, sys_root: str = "/sys", dry_run: bool = False,
               poll: float = 5.0, ask: Callable[[str], str] = input,
-              say: Callable[[str], None] = print) -> dict | None:
+              say: Callable[[str], None] = print, ticket: str | None = None) -> dict | None:
     """The `task` subcommand: identify, check in, then the web task or the on-demand menu."""
-    if not disks:
-        raise ClientError("name the disks to image with --disk")
     identity = identify(sys_root)
     if not identity["mac"]:
         raise ClientError("no network interface with a MAC address was found")
     say(f"This is {identity['mac']} (model {identity['model'] or 'unknown'}, "
         f"serial {identity['serial'] or 'unknown'}); checking in...")
-    answer = checkin(api, identity)
+    answer = checkin(api, identity, ticket)
     if answer.get("task"):
         return run_task(api, answer, disks, dry_run=dry_run, poll=poll, say=say)
     return on_demand_menu(api, identity, disks, ask=ask, say=say, dry_run=dry_run)
 
 
-def server_and_token(server: str | None, token: str | None,
-                     cmdline: str = "/proc/cmdline") -> tuple[str | None, str | None]:
-    """Fill in the server and token from the PXE boot's kernel arguments when not given."""
+def server_and_ticket(server: str | None, ticket: str | None,
+                      cmdline: str = "/proc/cmdline") -> tuple[str | None, str | None]:
+    """Fill in the server and boot ticket from the PXE boot's kernel arguments when not given."""
     settings = boot_settings(cmdline)
-    return (server or settings.get("server"),
-            token or settings.get("task") or settings.get("token"))
+    return server or settings.get("server"), ticket or settings.get("ticket")
 
 
 def _task_args(parser) -> None:
     """Arguments of the `task` subcommand."""
+    parser.add_argument("--ticket", default=os.environ.get("CASTOR_TICKET"),
+                        help="one-time boot ticket of this task (or CASTOR_TICKET; the PXE "
+                             "boot's castor_ticket)")
     parser.add_argument("--disk", action="append", dest="disks", default=[], metavar="DEV",
-                        help="block device or raw disk-image file to image (repeatable)")
+                        help="block device or raw disk-image file to image (repeatable; default: "
+                             "automatic selection)")
     parser.add_argument("--dry-run", action="store_true",
                         help="do not reboot or power off when the task ends")
     parser.add_argument("--poll", type=float, default=5.0, help="queue poll interval (s)")
@@ -244,7 +276,7 @@ def _task_args(parser) -> None:
 def cmd_task(args, api: Api) -> int:
     """Run this computer's web task (from the web UI), or the on-demand menu."""
     task_mode(api, list(args.disks), sys_root=args.sys_root, dry_run=args.dry_run,
-              poll=args.poll)
+              poll=args.poll, ticket=args.ticket)
     return 0
 
 
@@ -253,12 +285,12 @@ def register(cmdline: str = "/proc/cmdline") -> None:
     from client.main import COMMANDS
 
     COMMANDS.setdefault("task", (_task_args, cmd_task))
-    # castor_server/castor_task from the boot script stand in for --server/--token.
-    server, token = server_and_token(None, None, cmdline)
+    # castor_server/castor_ticket from the boot script stand in for --server/--ticket.
+    server, ticket = server_and_ticket(None, None, cmdline)
     if server:
         os.environ.setdefault("CASTOR_SERVER", server)
-    if token:
-        os.environ.setdefault("CASTOR_TOKEN", token)
+    if ticket:
+        os.environ.setdefault("CASTOR_TICKET", ticket)
 
 
 register()

@@ -87,7 +87,8 @@ def _shrink_all(stack: ExitStack, disk: Disk, info: dict, options: dict, block: 
         dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
         slack = options.get("shrink_slack_bytes")
         new_size = stack.enter_context(shrunk_for_capture(
-            dev, fs["type"], True, threshold, None if slack is None else int(slack)))
+            dev, fs["type"], True, threshold, None if slack is None else int(slack),
+            record=fs, pins_at=(part["start_sector"], disk.logical_sector_size)))
         if new_size is not None:
             fs.update(filesystem_info(dev, fs["type"]))
             fs["volume_bytes"] = new_size

@@ -13,3 +13,57 @@ document.addEventListener("change", (event) => {
   if (!all) return;
   document.querySelectorAll(all.dataset.selectAll).forEach((box) => { box.checked = all.checked; });
 });
+
+// Image Type follows the environment: only its types are offered, its default preselected.
+function followEnvironment(environment, preselect) {
+  const target = document.querySelector(environment.dataset.typeSelect);
+  if (!target) return;
+  const allowed = JSON.parse(environment.dataset.types)[environment.value] || [];
+  const preferred = JSON.parse(environment.dataset.defaultTypes)[environment.value];
+  for (const option of target.options) {
+    option.disabled = !allowed.includes(option.value);
+    option.hidden = option.disabled;
+  }
+  if (preselect || !allowed.includes(target.value)) target.value = preferred;
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-types]")) followEnvironment(event.target, true);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("select[data-types]").forEach((s) => followEnvironment(s, false));
+});
+
+// A failed htmx request always says so: the server's message (error fragments and pages
+// carry one in .flash-error) or the status, in the page's message area.
+function showError(text) {
+  let box = document.getElementById("flashes");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "flashes";
+    document.querySelector("main").prepend(box);
+  }
+  let line = box.querySelector("[data-request-error]");
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "flash flash-error";
+    line.setAttribute("role", "alert");
+    line.dataset.requestError = "";
+    box.append(line);
+  }
+  line.textContent = text;
+}
+function messageFrom(xhr) {
+  const doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  const found = doc.querySelector(".flash-error, .error-page p");
+  if (found && found.textContent.trim()) return found.textContent.trim();
+  return `The request failed (${xhr.status} ${xhr.statusText || "error"}). Nothing was saved; reload the page and try again.`;
+}
+document.addEventListener("htmx:responseError", (event) => showError(messageFrom(event.detail.xhr)));
+document.addEventListener("htmx:sendError", () => {
+  showError("The server could not be reached: check the network and try again.");
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  // A form that went through clears the last failure's message (polls leave it alone).
+  const line = document.querySelector("[data-request-error]");
+  if (line && event.detail.successful && event.detail.elt.tagName === "FORM") line.remove();
+});

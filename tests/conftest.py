@@ -15,6 +15,8 @@ from app import create_app
 from app.extensions import db as _db
 from app.models import ApiToken, User
 
+pytest_plugins = ("tests.browser",)  # the shared Chromium harness: live, page
+
 REDIS_URL = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("CASTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -157,3 +159,26 @@ def loop_devices_work() -> bool:
 
 needs_root = pytest.mark.skipif(not loop_devices_work(),
                                 reason="needs root, loop devices and the imaging tools")
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    """An 8 MiB ext4 filesystem mounted on a loop device as storage."""
+    if not IS_ROOT or subprocess.run(["losetup", "-f"], capture_output=True).returncode:
+        pytest.skip("needs root and a free loop device to build a tiny filesystem")
+    image = tmp_path / "castor-transport-tiny.ext4"
+    with open(image, "wb") as handle:
+        handle.truncate(8 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
+    device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    try:
+        subprocess.run(["mount", device, str(mount)], check=True)
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
+    finally:
+        subprocess.run(["losetup", "-d", device], check=True)

@@ -1,7 +1,9 @@
-"""The imaging client's API: check-in, on-demand lists and uploads (deploy side in client_io).
+"""The imaging client's API: login, check-in, on-demand lists, uploads (deploy side: client_io).
 
-Every call takes an API token (`g.user`) or the one-time token of a task
-(`Authorization: Bearer <task token>`); the wire contract is docs/client-api.md.
+Every call takes an operator's API token (`g.user`) or a task token
+(`Authorization: Bearer <task token>`, then `g.task`), which reaches only its own task's
+objects (app.api.scope). Check-in also takes a boot ticket instead; login takes a password.
+The wire contract is docs/client-api.md.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected
 
 from app.api import api_error
+from app.api.scope import (
+    ScopeError,
+    require_image,
+    require_kind,
+    require_profile,
+    require_upload,
+    resolve_task_token,
+)
+from app.api.tasks import task_payload
 from app.extensions import db
-from app.models import Computer, Image, ImageProfile, Task
+from app.images.service import ImageError, image_for_on_demand_upload
+from app.login import LoginRefused, authenticate
+from app.models import ApiToken, Image, ImageProfile, Task
 from app.models.base import utcnow
-from app.models.computers import ACTIVE_STATES
-from app.models.users import hash_token
+from app.tasks.service import TaskError, refresh_boot_files, task_for_checkin
+from app.tickets import TicketError, exchange_ticket, issue_task_token
 from app.uploads import (
     UploadError,
     abort_upload,
@@ -31,21 +44,17 @@ bp = Blueprint("api_client", __name__, url_prefix="/api/v1/client")
 
 
 def client_auth(view):
-    """Accept an API token or an active task's token; set g.task for the latter."""
+    """Accept an operator's API token or an active task's token (then g.task is the task)."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        g.task = None
-        if g.get("user") is None:
-            header = request.headers.get("Authorization", "")
-            token = header[7:].strip() if header.startswith("Bearer ") else ""
-            task = db.session.scalar(db.select(Task).filter_by(
-                token_hash=hash_token(token))) if token else None
-            if task is None or task.state not in ACTIVE_STATES:
-                return api_error(401, "a valid API token or task token is required")
-            g.task = task
+        if resolve_task_token() is None and g.get("user") is None:
+            return api_error(401, "a valid API token or task token is required")
         try:
             return view(*args, **kwargs)
+        except ScopeError as exc:
+            db.session.rollback()
+            return api_error(exc.status, str(exc))
         except UploadError as exc:
             db.session.rollback()
             return api_error(exc.status, str(exc))
@@ -94,41 +103,85 @@ def task_for(kind: str, image: Image, profile: ImageProfile | None) -> Task:
     return task
 
 
-@bp.post("/checkin")
-@client_auth
-def checkin():
-    """Identify the computer; answer its active task or that on-demand mode is open."""
-    data = request.get_json(silent=True) or {}
-    computer = None
-    if g.task is not None:
-        computer = g.task.computer
-    elif data.get("mac") or data.get("client_id"):
-        query = db.select(Computer)
-        if data.get("client_id"):
-            computer = db.session.scalar(query.filter_by(client_id=data["client_id"]))
-        if computer is None and data.get("mac"):
-            computer = db.session.scalar(query.filter_by(mac=data["mac"].lower()))
-    task = g.task
-    if task is None and computer is not None:
-        task = db.session.scalar(db.select(Task).where(
-            Task.computer_id == computer.id, Task.state.in_(ACTIVE_STATES)))
-    if computer is not None:
-        computer.last_checkin_at = utcnow()
-    if g.task is not None and g.task.state == "created":
-        g.task.state = "checked_in"
+def _json_object() -> dict:
+    """Return the JSON object body, or {}."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+@bp.post("/login")
+def login():
+    """Trade a username and password for a short-lived token carrying the user's role."""
+    body = _json_object()
+    try:
+        user = authenticate(str(body.get("username") or ""), str(body.get("password") or ""),
+                            request.remote_addr or "")
+    except LoginRefused as exc:
+        return api_error(exc.status, str(exc))
+    minutes = int(current_app.config["CLIENT_LOGIN_MINUTES"])
+    row, clear = ApiToken.issue(user, "console login", minutes=minutes)
+    db.session.add(row)
     db.session.commit()
-    return jsonify({"computer": computer.to_dict() if computer else None,
-                    "task": task.to_dict() if task else None,
-                    "on_demand": task is None})
+    return jsonify({"token": clear, "expires_at": row.expires_at.isoformat() + "Z",
+                    "role": user.role})
+
+
+@bp.post("/checkin")
+def checkin():
+    """Identify the machine and answer its work; a boot ticket is traded for a task token.
+
+    Body `{"ticket"?, "mac", "client_id", "model", "serial", "system_uuid", "name"}`; answer
+    `{"computer", "task", "token", "model_match", "on_demand"}`, `token` being a new task
+    token (for the ticket, or for an operator whose computer has an active task) or null.
+    """
+    body = _json_object()
+    mac = str(body.get("mac") or "")
+    token = None
+    if body.get("ticket"):
+        try:
+            ticket_task, _ticket = exchange_ticket(str(body["ticket"]), mac)
+        except TicketError as exc:
+            db.session.rollback()
+            return api_error(401, str(exc))
+        g.task = ticket_task
+        token = issue_task_token(ticket_task)
+    elif resolve_task_token() is None and g.get("user") is None:
+        return api_error(401, "a boot ticket, an API token or a task token is required")
+    try:
+        result = task_for_checkin(
+            mac, str(body.get("client_id") or ""), str(body.get("model") or ""),
+            serial=str(body.get("serial") or ""), system_uuid=str(body.get("system_uuid") or ""),
+            name=str(body.get("name") or ""), token_task=g.get("task"),
+            register=None if g.get("user") is not None else False)
+    except ValueError as exc:
+        db.session.rollback()
+        return api_error(400, str(exc), field="mac")
+    except TaskError as exc:
+        db.session.rollback()
+        return api_error(exc.status, str(exc))
+    if token is not None and not ticket_task.on_demand and (
+            ticket_task.computer is not None and ticket_task.computer.mac):
+        refresh_boot_files(ticket_task)  # a reboot mid-task boots with a new ticket
+    db.session.commit()
+    return jsonify({
+        "computer": result.computer.to_dict() if result.computer else None,
+        "task": task_payload(result.task) if result.task else None,
+        "token": token or result.token,
+        "model_match": result.model_match,
+        "on_demand": result.task is None,
+    })
 
 
 @bp.get("/images")
 @client_auth
 def images():
-    """List enabled images; `on_demand=1` keeps only those available on demand."""
+    """List enabled images; `on_demand=1` keeps the deployable ones available on demand."""
     query = db.select(Image).filter_by(enabled=True).order_by(Image.name)
+    if g.task is not None:
+        query = query.filter_by(id=g.task.image_id)  # a task token sees its own image only
     if request.args.get("on_demand") == "1":
-        query = query.filter_by(on_demand=True)
+        # Only what can be deployed: a placeholder never uploaded has nothing to restore.
+        query = query.filter_by(on_demand=True).where(Image.last_upload_at.is_not(None))
     return jsonify({"images": [i.to_dict() for i in db.session.scalars(query)]})
 
 
@@ -139,6 +192,7 @@ def profiles(name: str):
     image = find_image(name)
     if image is None:
         return api_error(404, f"no image named {name}")
+    require_image(image)
     return jsonify({"profiles": [{"id": p.id, "name": p.name, "description": p.description}
                                  for p in image.profiles]})
 
@@ -150,6 +204,7 @@ def profile_options(profile_id: int):
     profile = db.session.get(ImageProfile, profile_id)
     if profile is None:
         return api_error(404, "no such profile")
+    require_profile(profile)
     return jsonify(profile_payload(profile))
 
 
@@ -174,13 +229,23 @@ def profile_payload(profile: ImageProfile) -> dict:
 @client_auth
 def create_upload():
     """Open an upload session for an image (404 unknown, 409 protected)."""
-    data = request.get_json(silent=True) or {}
+    data = _json_object()
+    require_kind("upload")
     image = find_image(data.get("image") or (g.task.image_id if g.task else ""))
+    if image is None and g.task is None and isinstance(data.get("image"), str):
+        # On demand, a new name creates the image (the seed's usual way to make one).
+        try:
+            image = image_for_on_demand_upload(current_app.config["STORAGE_PATH"],
+                                               data["image"])
+        except ImageError as exc:
+            return api_error(exc.status, exc.message)
     if image is None:
         return api_error(404, f"no image named {data.get('image')}")
+    require_image(image)
     profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
+    require_profile(profile)
     task = task_for("upload", image, profile)
     state = start_upload(current_app.config["STORAGE_PATH"], image, profile.id,
                          acting_username(), task.id)
@@ -198,6 +263,7 @@ def upload_schema(upload_id: str):
         from app.imaging.schema import validate_schema
     except ImportError:
         validate_schema = None
+    require_upload(load_state(current_app.config["STORAGE_PATH"], upload_id))
     schema = request.get_json(silent=True)
     if not isinstance(schema, dict):
         return api_error(400, "the body must be a JSON schema document")
@@ -209,6 +275,7 @@ def upload_schema(upload_id: str):
 @client_auth
 def upload_file(upload_id: str, relative: str):
     """Stream one image file (or a segment of it) in; the server hashes it while writing."""
+    require_upload(load_state(current_app.config["STORAGE_PATH"], upload_id))
     size = request.headers.get("X-Castor-Size")
     offset = request.headers.get("X-Castor-Offset")
     final = request.headers.get("X-Castor-Final", "1") != "0"
@@ -219,7 +286,8 @@ def upload_file(upload_id: str, relative: str):
         return api_error(400, "X-Castor-Offset and X-Castor-Size are byte counts")
     stored = receive_file(current_app.config["STORAGE_PATH"], upload_id, relative,
                           _body_reader(), size_value,
-                          request.headers.get("X-Castor-Sha256"), offset_value, final)
+                          request.headers.get("X-Castor-Sha256"), offset_value, final,
+                          request.content_length)
     return jsonify(stored), 201 if final else 200
 
 
@@ -242,6 +310,7 @@ def finish_upload(upload_id: str):
     """Verify every file against the client's list and swap the new image in."""
     storage = current_app.config["STORAGE_PATH"]
     state = load_state(storage, upload_id)
+    require_upload(state)
     image = db.session.get(Image, state["image_id"])
     if image is None:
         abort_upload(storage, upload_id)
@@ -256,6 +325,7 @@ def finish_upload(upload_id: str):
 @client_auth
 def delete_upload(upload_id: str):
     """Abort an upload and remove its staging folder."""
+    require_upload(load_state(current_app.config["STORAGE_PATH"], upload_id))
     removed = abort_upload(current_app.config["STORAGE_PATH"], upload_id)
     return jsonify({"upload_id": upload_id, "aborted": removed})
 

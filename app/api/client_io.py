@@ -16,6 +16,7 @@ from app.api.client import (
     profile_payload,
     task_for,
 )
+from app.api.scope import READ_KINDS, require_image, require_kind, require_module, require_profile
 from app.deploys import captured_schema, plan_image_deploy
 from app.extensions import db
 from app.imaging.errors import PlanError
@@ -23,6 +24,7 @@ from app.imaging.schema import SchemaError
 from app.models import Task, record_history
 from app.models.base import utcnow
 from app.storage import StorageError, image_dir, read_manifest, safe_join
+from app.tasks.service import finish_task
 
 LOG_LIMIT = 1_000_000
 
@@ -32,6 +34,7 @@ def _deployable(name: str):
     image = find_image(name)
     if image is None:
         return None, None, None, api_error(404, f"no image named {name}")
+    require_image(image)
     if not image.enabled:
         return None, None, None, api_error(409, f"image {image.name} is disabled")
     folder = image_dir(current_app.config["STORAGE_PATH"], image.name)
@@ -45,6 +48,7 @@ def _deployable(name: str):
 @client_auth
 def manifest(name: str):
     """Return an image's manifest (files, compression, sizes, SHA-256)."""
+    require_kind(*READ_KINDS)
     _image, _folder, data, error = _deployable(name)
     return error or jsonify(data)
 
@@ -53,6 +57,7 @@ def manifest(name: str):
 @client_auth
 def schema(name: str):
     """Return the schema stored in an image's folder."""
+    require_kind(*READ_KINDS)
     _image, folder, _manifest, error = _deployable(name)
     if error:
         return error
@@ -63,6 +68,7 @@ def schema(name: str):
 @client_auth
 def download(name: str, relative: str):
     """Serve an image file; Range requests resume a broken download."""
+    require_kind(*READ_KINDS)
     _image, folder, _manifest, error = _deployable(name)
     if error:
         return error
@@ -80,6 +86,7 @@ def download(name: str, relative: str):
 def create_deploy():
     """Plan a deploy for the client's disks; refuse before anything is written."""
     data = request.get_json(silent=True) or {}
+    require_kind("deploy")
     image, _folder, manifest_doc, error = _deployable(
         data.get("image") or (g.task.image_id if g.task else ""))
     if error:
@@ -87,6 +94,7 @@ def create_deploy():
     profile = find_profile(image, data.get("profile") or (g.task.profile_id if g.task else None))
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
+    require_profile(profile)
     disks = data.get("disks") or []
     if not disks:
         return api_error(400, "no destination disks given")
@@ -162,11 +170,12 @@ def checkout():
     task = _task(data)
     if task is None:
         return api_error(404, "no such task")
-    if task.state in ("created", "checked_in", "queued", "imaging"):
-        task.state = "done" if data.get("ok") else (
-            "cancelled" if data.get("cancelled") else "failed")
-    task.error = str(data.get("error", ""))[:4000]
-    task.finished_at = utcnow()
+    error = str(data.get("error", ""))[:4000]
+    if task.is_active:
+        finish_task(task, "done" if data.get("ok") else (
+            "cancelled" if data.get("cancelled") else "failed"), error)
+    else:
+        task.error = error or task.error
     db.session.commit()
     return jsonify({"task": task.to_dict()})
 
@@ -177,6 +186,7 @@ def module_files(module_id: int):
     """List the stored files of a file-copy module."""
     from app.modules.files import list_files
 
+    require_module(module_id)
     return jsonify({"files": list_files(current_app.config["STORAGE_PATH"], module_id)})
 
 
@@ -186,6 +196,7 @@ def module_file(module_id: int, relative: str):
     """Download one file of a file-copy module (Range supported)."""
     from app.modules.files import module_dir
 
+    require_module(module_id)
     try:
         path = safe_join(module_dir(current_app.config["STORAGE_PATH"], module_id), relative)
     except StorageError as exc:

@@ -21,14 +21,17 @@ def _op(summary: str, *, body: str | None = None, stream: bool = False,
 
 
 _STATUS = {200: "OK", 201: "Created", 206: "Partial content (Range)", 400: "Bad request",
-           401: "Token missing or invalid", 404: "Not found", 409: "Refused (protected, "
-           "disabled or not uploaded)", 422: "Invalid or mismatching data (or plan refused)",
+           401: "Token missing or invalid", 403: "Outside the task token's task or the "
+           "user's role", 429: "Too many failed sign-ins: wait", 404: "Not found",
+           409: "Refused (protected, disabled or not uploaded)",
+           422: "Invalid or mismatching data (or plan refused)",
            507: "Server disk full"}
 
 P = "/client"
 OPENAPI_PATHS = {
-    f"{P}/checkin": {"post": _op("Check in: computer identity to its task or on-demand mode",
-                                 body="{mac, client_id}")},
+    f"{P}/login": {"post": _op("Trade a username and password for a short-lived token with "
+                               "the user's role (the on-demand console)",
+                               body="{username, password}", responses=(200, 401, 429))},
     f"{P}/images": {"get": _op("Enabled images; ?on_demand=1 for those available on demand")},
     f"{P}/images/{{name}}/profiles": {"get": _op("Profiles of an image", params=("name",),
                                                  responses=(200, 404))},

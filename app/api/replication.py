@@ -124,9 +124,9 @@ def commit(name: str):
     body = _json_body()
     if not isinstance(body, dict):
         return api_error(400, "the body must be a JSON object with a manifest")
-    count = swap.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []))
-    registry.record_replicated_image(_storage(), name, body["manifest"],
-                                     g.replication_sender.display_name)
+    count = swap.commit(_storage(), name, body.get("manifest"), body.get("extra_files", []),
+                        finish=swap.finish_replicated,
+                        record={"sender": g.replication_sender.display_name})
     return jsonify({"image": name, "committed": True, "files": count})
 
 

@@ -1,16 +1,18 @@
-"""REST API: tasks (create, list, cancel), the task-mode check-in, queue and cancel poll.
+"""REST API: tasks (create, list, cancel), the queue and the cancel poll.
 
-Admin calls take an API token. The client's calls (`/tasks/checkin`, `/tasks/<id>/start`,
-`/tasks/<id>/cancel`) take an API token or the task's own token.
+Operator calls take an API token. The client's calls (`/tasks/<id>/start`, `/heartbeat`,
+`/log`, `GET /tasks/<id>/cancel`) take an API token or the task's own token. The client
+checks in at `POST /api/v1/client/checkin` (app.api.client).
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from app.api import api_error, token_required
+from app.api.scope import resolve_task_token
 from app.extensions import db
 from app.models import Computer, Image, ImageProfile, Task
 from app.models.base import utcnow
@@ -21,29 +23,23 @@ from app.tasks.service import (
     cancel_task,
     create_task,
     expire_stale_tasks,
-    task_by_token,
-    task_for_checkin,
 )
 
 bp = Blueprint("api_tasks", __name__, url_prefix="/api/v1")
 
 
-def _bearer() -> str:
-    """Return the bearer token of the request, or ''."""
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.startswith("Bearer ") else ""
-
-
 def token_or_task(view):
-    """Accept an API token, or a task token (then `g.task` is that task)."""
+    """Accept an API token, or a task token (then `g.task` is that task).
+
+    A task that ended a moment ago (TASK_TOKEN_GRACE_SECONDS) still lets its client read its
+    state and send its log; nothing else is reachable from here with a task token.
+    """
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        g.task = None
-        if g.get("user") is None:
-            g.task = task_by_token(_bearer())
-            if g.task is None:
-                return api_error(401, "a valid API token or task token is required")
+        grace = int(current_app.config.get("TASK_TOKEN_GRACE_SECONDS", 600))
+        if resolve_task_token(grace) is None and g.get("user") is None:
+            return api_error(401, "a valid API token or task token is required")
         return view(*args, **kwargs)
 
     return wrapped
@@ -112,7 +108,8 @@ def create():
         db.session.rollback()
         return api_error(exc.status, str(exc))
     db.session.commit()
-    return jsonify({"task": task_payload(task), "token": token}), 201
+    # The ticket lets an operator start `castor-client task --ticket` by hand (one use).
+    return jsonify({"task": task_payload(task), "ticket": token}), 201
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -148,39 +145,6 @@ def cancel_poll(task_id: int):
     if task is None:
         return api_error(404, "no such task")
     return jsonify({"cancel": task.cancel_requested, "state": task.state})
-
-
-@bp.post("/tasks/checkin")
-@token_or_task
-def checkin():
-    """Identify a client (mac, client_id, model, serial, system_uuid) and answer its work.
-
-    Answers `{"computer", "task", "token", "model_match", "on_demand"}`: `token` is a new
-    task token when the caller did not already hold the task's own.
-    """
-    body = _json()
-    mac = str(body.get("mac") or "")
-    expire_stale_tasks()
-    try:
-        result = task_for_checkin(
-            mac, str(body.get("client_id") or ""), str(body.get("model") or ""),
-            serial=str(body.get("serial") or ""), system_uuid=str(body.get("system_uuid") or ""),
-            name=str(body.get("name") or ""), token_task=g.task,
-            register=None if g.get("user") is not None else False)
-    except ValueError as exc:
-        db.session.rollback()
-        return api_error(400, str(exc), field="mac")
-    except TaskError as exc:
-        db.session.rollback()
-        return api_error(exc.status, str(exc))
-    db.session.commit()
-    return jsonify({
-        "computer": result.computer.to_dict() if result.computer else None,
-        "task": task_payload(result.task) if result.task else None,
-        "token": result.token,
-        "model_match": result.model_match,
-        "on_demand": result.task is None,
-    })
 
 
 @bp.post("/tasks/<int:task_id>/start")

@@ -64,6 +64,8 @@ OPENAPI_SCHEMAS = {
 }
 
 _CHECKIN_BODY = {"type": "object", "properties": {
+    "ticket": {"type": "string", "description": "the boot ticket of the kernel command line "
+               "(castor_ticket); traded once for a task token"},
     "mac": {"type": "string"}, "client_id": {"type": "string"}, "model": {"type": "string"},
     "serial": {"type": "string"}, "system_uuid": {"type": "string"},
     "name": {"type": "string", "description": "name for a newly registered computer"}}}
@@ -112,7 +114,9 @@ OPENAPI_PATHS = {
                 "kind": {"enum": list(TASK_KINDS)}, "computer_id": {"type": "integer"},
                 "image_id": {"type": "integer"}, "profile_id": {"type": "integer"}}}),
             "responses": {"201": _json({"type": "object", "properties": {
-                "task": _ref("Task"), "token": {"type": "string"}}}, "Created"), **ERRORS}},
+                "task": _ref("Task"), "ticket": {"type": ["string", "null"], "description":
+                    "a one-time boot ticket for castor-client task --ticket"}}},
+                "Created"), **ERRORS}},
     },
     "/tasks/{task_id}": {"parameters": [_id("task_id")], "get": {
         "summary": "One task (API or its task token)",
@@ -126,8 +130,10 @@ OPENAPI_PATHS = {
             "200": _json({"type": "object", "properties": {
                 "cancel": {"type": "boolean"}, "state": {"type": "string"}}}, "OK")}},
     },
-    "/tasks/checkin": {"post": {
-        "summary": "Task-mode check-in (API or task token): the client's work",
+    "/client/checkin": {"post": {
+        "summary": "Check in with a boot ticket (no token), an API or a task token: the "
+                   "client's work, and a task token for a ticket",
+        "tags": ["client"], "security": [{}, {"bearer": []}],
         "requestBody": _body(_CHECKIN_BODY),
         "responses": {"200": _json(_CHECKIN_ANSWER, "OK"), **ERRORS}}},
     "/tasks/{task_id}/start": {"parameters": [_id("task_id")], "post": {

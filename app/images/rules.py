@@ -17,6 +17,8 @@ CATEGORY_NAME_RE = re.compile(r"[A-Za-z0-9 _.-]+")
 TYPES_BY_ENVIRONMENT = {"linux": ("block", "file"), "winpe": ("block", "file", "both")}
 ENVIRONMENT_LABELS = {"winpe": "WinPE (recommended)", "linux": "Linux"}
 TYPE_LABELS = {"block": "Block", "file": "File", "both": "Both (WinPE only)"}
+# The seed's recommendation, preselected when the environment changes.
+DEFAULT_TYPES = {"linux": "block", "winpe": "file"}
 
 
 def image_name_problem(name: str | None) -> str | None:

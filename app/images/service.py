@@ -207,3 +207,16 @@ def _undo_rename(storage_path: str | Path, moved: bool, old_name: str, new_name:
     """Move a renamed folder back after a failed commit."""
     if moved:
         storage.rename_image(storage_path, new_name, old_name)
+
+
+def image_for_on_demand_upload(storage_path: str | Path, name: str) -> Image:
+    """Return the image an on-demand upload names, creating it with the defaults when new.
+
+    The seed's usual way to make an image: upload from the imaging client under a new name;
+    the image gets the defaults (Linux environment, Block type, the default profile).
+    """
+    existing = db.session.scalar(db.select(Image).where(func.lower(Image.name) == name.lower()))
+    if existing is not None:
+        return existing
+    return create_image(storage_path, name=name, environment="linux", image_type="block",
+                        description="Created by an on-demand upload.")

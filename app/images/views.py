@@ -35,7 +35,9 @@ def _image_helpers() -> dict:
         return endpoint in current_app.view_functions
 
     return {"has_endpoint": has_endpoint, "type_labels": rules.TYPE_LABELS,
-            "environment_labels": rules.ENVIRONMENT_LABELS}
+            "environment_labels": rules.ENVIRONMENT_LABELS,
+            "types_by_environment": rules.TYPES_BY_ENVIRONMENT,
+            "default_types": rules.DEFAULT_TYPES}
 
 
 @bp.errorhandler(RequestEntityTooLarge)

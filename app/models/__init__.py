@@ -1,6 +1,7 @@
 """All models, importable from one place."""
 
 from app.models.computers import Computer, ComputerGroup, Task
+from app.models.credentials import BootTicket, TaskToken
 from app.models.images import Category, History, Image, record_history
 from app.models.jobs import Job
 from app.models.modules import (
@@ -18,8 +19,9 @@ from app.models.users import ApiToken, User
 
 __all__ = [
     "MulticastClient", "MulticastPort", "MulticastSession",
-    "ApiToken", "Category", "ComServer", "Computer", "ComputerGroup", "FileCopyModule",
-    "History", "Image", "ImageProfile", "Job", "ProfileFileCopy", "ProfileScript",
-    "ProfileSysprep", "ReplicationStatus", "ScriptModule", "Setting", "SysprepModule", "Task",
+    "ApiToken", "BootTicket", "Category", "ComServer", "Computer", "ComputerGroup",
+    "FileCopyModule", "History", "Image", "ImageProfile", "Job", "ProfileFileCopy",
+    "ProfileScript", "ProfileSysprep", "ReplicationStatus", "ScriptModule", "Setting",
+    "SysprepModule", "Task", "TaskToken",
     "User", "default_profile_for", "record_history",
 ]

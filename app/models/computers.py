@@ -76,7 +76,7 @@ class ComputerGroup(db.Model):
 
 
 class Task(db.Model):
-    """An imaging task (web task or on demand), with its one-time token."""
+    """An imaging task (web task or on demand); its credentials live in app.models.credentials."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -90,14 +90,10 @@ class Task(db.Model):
     profile_id: Mapped[int | None] = mapped_column(
         ForeignKey("image_profile.id", ondelete="CASCADE"), default=None
     )
-    token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
     progress_json: Mapped[str] = mapped_column(Text, default="{}")
     log: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
     cancel_requested: Mapped[bool] = mapped_column(default=False)
-    # The clear task token, kept only until the client checks in, because the PXE boot
-    # script (served without authentication to the booting machine) must hand it over.
-    boot_token: Mapped[str] = mapped_column(String(64), default="")
     on_demand: Mapped[bool] = mapped_column(default=False)
     queued_at: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -14,7 +14,7 @@ from app.models.base import utcnow
 from app.multicast.sessions import finish_session, setting, stream_file
 from app.multicast.supervisor import Stopped, kill_group, pidfile, write_pidfile
 
-BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits")
+BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits=\s*(\d+)")
 
 
 def extra_sender_args(session: MulticastSession) -> list[str]:
@@ -49,6 +49,7 @@ class SenderOutput:
     def __init__(self, proc: subprocess.Popen) -> None:
         self.started = threading.Event()
         self.sent_bytes = 0
+        self.retransmits = 0
         self.lines: list[str] = []
         self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self._thread.start()
@@ -70,6 +71,7 @@ class SenderOutput:
         match = BYTES_RE.search(line)
         if match:
             self.sent_bytes = int(match.group(1).replace(" ", ""))
+            self.retransmits = int(match.group(2))
             return
         self.lines = [*self.lines[-20:], line]
 
@@ -146,7 +148,7 @@ def send_stream(session_id: int, stream: dict) -> str | None:
         return _stream_failed(session_id, index, "failed",
                               f"udp-sender of stream {index} exited {proc.returncode}: {tail}")
     _update_stream(session, index, state="done", finished_at=str(utcnow()),
-                   sent_bytes=stream["size_bytes"])
+                   sent_bytes=stream["size_bytes"], retransmits=output.retransmits)
     session.sender_pid = None
     db.session.commit()
     return None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+from app.receive.manifest import SHA256_RE, entry_problems, manifest_problems
+
+__all__ = ["SHA256_RE", "TransferPlan", "entry_problems", "manifest_problems", "plan_transfer"]
 
 
 @dataclass(frozen=True)
@@ -73,34 +74,3 @@ def plan_transfer(source_manifest: dict, source_files: list[dict], target: dict)
             offset = min(partial[path][1], size)
         send.append(FileToSend(path=path, size_bytes=size, sha256=sha, offset=offset))
     return TransferPlan(send=send, up_to_date=False, total_bytes=total)
-
-
-def manifest_problems(manifest: object) -> list[str]:
-    """Return why a manifest sent for commit is malformed (empty when it is fine)."""
-    if not isinstance(manifest, dict):
-        return ["the manifest is not a JSON object"]
-    if manifest.get("format") != "castor-manifest":
-        return ["the manifest's format is not castor-manifest"]
-    files = manifest.get("files")
-    if not isinstance(files, list):
-        return ["the manifest has no files list"]
-    problems = []
-    for entry in files:
-        problems.extend(entry_problems(entry))
-    return problems
-
-
-def entry_problems(entry: object) -> list[str]:
-    """Return why one file entry (path, size_bytes, sha256) is malformed."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        return ["a file entry has no path"]
-    path = entry["path"]
-    problems = []
-    size = entry.get("size_bytes")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        problems.append(f"{path}: size_bytes is not a non-negative integer")
-    if not isinstance(entry.get("sha256"), str) or not SHA256_RE.match(entry["sha256"]):
-        problems.append(f"{path}: sha256 is not 64 lower-case hex digits")
-    if path == "manifest.json":
-        problems.append("manifest.json cannot be a file entry")
-    return problems

@@ -52,8 +52,11 @@ def image_replication(image_id: int):
     peers = identity.peer_servers()
     if request.method == "GET":
         form.mode.data = image.replication_mode
-    if form.validate_on_submit():
-        chosen = set(checked_ids("servers"))
+    chosen = set(checked_ids("servers")) & {server.id for server in peers}
+    if form.validate_on_submit() and form.mode.data == "selective" and not chosen:
+        form.mode.errors = [*form.mode.errors, "Selective replication needs at least one "
+                            "server ticked below; choose None to keep the image here only."]
+    elif form.validate_on_submit():
         image.replication_mode = form.mode.data
         image.replication_servers = [server for server in peers if server.id in chosen]
         db.session.commit()
@@ -68,7 +71,8 @@ def image_replication(image_id: int):
         "servers/image_replication.html", form=form, peers=peers, confirm=ConfirmForm(),
         delete_form=ConfirmForm(), active="replication", mode_labels=MODE_LABELS,
         effective=identity.effective_mode(image),
-        chosen={server.id for server in image.replication_servers}, **context,
+        chosen=chosen if form.errors else {server.id for server in image.replication_servers},
+        **context,
     ), (422 if form.errors else 200)
 
 
@@ -76,7 +80,9 @@ def image_replication(image_id: int):
 def replicate_now(image_id: int):
     """Queue the replication of an image to all its targets now."""
     image = image_or_404(image_id)
-    if ConfirmForm().validate_on_submit():
+    if image.last_upload_at is None:
+        flash(f"{image.name} has nothing uploaded yet: there is nothing to replicate.", "error")
+    elif ConfirmForm().validate_on_submit():
         jobs = queue_replication(image, force=True)
         if jobs:
             flash(f"Replication queued to {len(jobs)} server(s).", "success")

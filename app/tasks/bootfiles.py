@@ -31,10 +31,13 @@ def grub_path(tftp: str | Path, mac: str) -> Path:
     return Path(tftp) / "grub" / f"grub.cfg-{mac_file_stem(mac)}"
 
 
-def task_kernel_args(profile_args: str, server_url: str, token: str, extra: str = "") -> str:
-    """Return the kernel command line of a task boot: profile args, then Castor's own."""
-    parts = [profile_args.strip(), f"castor_server={server_url}", f"castor_task={token}",
-             extra.strip()]
+def task_kernel_args(profile_args: str, server_url: str, ticket: str, extra: str = "") -> str:
+    """Return the kernel command line of a task boot: profile args, then Castor's own.
+
+    The boot carries only a one-time boot ticket (app.tickets), never a reusable token.
+    """
+    parts = [profile_args.strip(), f"castor_server={server_url}", "castor_mode=task",
+             f"castor_ticket={ticket}", extra.strip()]
     return " ".join(part for part in parts if part)
 
 
@@ -126,12 +129,15 @@ def task_title(task) -> str:
     return f"{task.kind} {image} on {computer} (task {task.id})"
 
 
-def write_for_task(config: Mapping, task, token: str) -> list[Path]:
-    """Write the per-MAC pxelinux and GRUB files that boot this task; return their paths."""
+def write_for_task(config: Mapping, task, ticket: str) -> list[Path]:
+    """Write the per-MAC pxelinux and GRUB files that boot this task; return their paths.
+
+    `ticket` is a one-time boot ticket: a TFTP file is readable by anyone on the LAN.
+    """
     mac = task.computer.mac
     kernel, image = boot_choice(config, task.profile)
     args = task_kernel_args(task.profile.kernel_args if task.profile else "",
-                            config["SERVER_URL"], token)
+                            config["SERVER_URL"], ticket)
     title = task_title(task)
     written = []
     for path, text in (

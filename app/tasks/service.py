@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,8 +18,8 @@ from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, TASK_KINDS, Computer, Task
 from app.models.images import Image, record_history
 from app.models.profiles import ImageProfile
-from app.models.users import hash_token
 from app.tasks import bootfiles, hooks  # noqa: F401  (hooks: boot files go when tasks end)
+from app.tickets import drop_tickets, issue_task_token, mint_ticket
 
 FINAL_STATES = ("done", "failed", "cancelled")
 
@@ -43,11 +42,6 @@ class CheckinResult:
     model_match: bool = False
 
 
-def issue_token() -> str:
-    """Return a new clear-text task token."""
-    return "ctk_" + secrets.token_urlsafe(32)
-
-
 def active_task_for(computer: Computer) -> Task | None:
     """Return the computer's task that is waiting or running, if any."""
     return db.session.scalar(
@@ -55,13 +49,6 @@ def active_task_for(computer: Computer) -> Task | None:
         .filter(Task.computer_id == computer.id, Task.state.in_(ACTIVE_STATES))
         .order_by(Task.id.desc())
     )
-
-
-def task_by_token(token: str) -> Task | None:
-    """Return the task a clear-text task token belongs to."""
-    if not token:
-        return None
-    return db.session.scalar(db.select(Task).filter_by(token_hash=hash_token(token)))
 
 
 def _resolve(computer: Computer | None, image: Image | None,
@@ -92,8 +79,12 @@ def check_image_allows(kind: str, image: Image) -> None:
 
 def create_task(kind: str, computer: Computer | None, image: Image | None = None,
                 profile: ImageProfile | None = None, *,
-                on_demand: bool = False) -> tuple[Task, str]:
-    """Create an active task with a one-time token; the caller commits."""
+                on_demand: bool = False) -> tuple[Task, str | None]:
+    """Create an active task; return it with its first boot ticket. The caller commits.
+
+    A web task for a computer gets a boot ticket (also written into its per-MAC TFTP files
+    when it has a MAC); an on-demand task gets none, its client already holds a credential.
+    """
     if kind not in TASK_KINDS:
         raise TaskError(f"Unknown task kind {kind!r}.")
     image, profile = _resolve(computer, image, profile)
@@ -102,19 +93,35 @@ def create_task(kind: str, computer: Computer | None, image: Image | None = None
         running = active_task_for(computer)
         if running is not None:
             raise TaskError(f"{computer.name} already has an active {running.kind} task.", 409)
-    token = issue_token()
     task = Task(kind=kind, state="created", computer=computer, image=image, profile=profile,
-                token_hash=hash_token(token), boot_token=token, on_demand=on_demand)
+                on_demand=on_demand)
     db.session.add(task)
     db.session.flush()
     record = {"task_id": task.id, "image": image.name, "profile": profile.name,
               "computer": computer.name if computer else None, "on_demand": on_demand}
     record_history("image", image.id, kind, record)
+    ticket = None
     if computer is not None:
         record_history("computer", computer.id, kind, record)
-        if computer.mac and not on_demand:
-            bootfiles.write_for_task(current_app.config, task, token)
-    return task, token
+        if not on_demand:
+            ticket = refresh_boot_files(task)
+    return task, ticket
+
+
+def refresh_boot_files(task: Task) -> str:
+    """Give the task a fresh TFTP boot ticket and write it into the per-MAC boot files.
+
+    Called at creation and after each check-in, so a machine rebooted mid-task can boot into
+    its task again while the ticket it used before is spent. Returns the new ticket.
+    """
+    config = current_app.config
+    computer = task.computer
+    lifetime = int(config.get("TASK_EXPIRY_MINUTES", 120)) * 60
+    source = "tftp" if computer is not None and computer.mac else "api"
+    ticket = mint_ticket(task, computer.mac if computer else "", source, lifetime)
+    if source == "tftp":
+        bootfiles.write_for_task(config, task, ticket)
+    return ticket
 
 
 def finish_task(task: Task, state: str, error: str = "") -> None:
@@ -126,7 +133,7 @@ def finish_task(task: Task, state: str, error: str = "") -> None:
     task.state = state
     task.error = error or task.error
     task.finished_at = utcnow()
-    task.boot_token = ""
+    drop_tickets(task.id)
     if task.computer is not None and task.computer.mac:
         bootfiles.remove_for_mac(current_app.config, task.computer.mac)
 
@@ -166,7 +173,7 @@ def cancel_task(task: Task) -> bool:
     if web_cancel and task.state == "imaging" and not task.cancel_requested:
         task.cancel_requested = True
         task.error = "cancel requested from the web UI"
-        task.boot_token = ""
+        drop_tickets(task.id)  # its client may finish; no new boot may join the task
         if task.computer is not None and task.computer.mac:
             bootfiles.remove_for_mac(current_app.config, task.computer.mac)
         return False
@@ -230,8 +237,7 @@ def register_computer(mac: str, client_id: str = "", name: str = "") -> Computer
 
 
 def mark_checked_in(task: Task) -> None:
-    """Record the client's first contact: forget the boot token, leave 'created'."""
-    task.boot_token = ""
+    """Record the client's contact: leave 'created', count as a sign of life."""
     if task.state == "created":
         task.state = "checked_in"
     task.updated_at = utcnow()
@@ -242,8 +248,9 @@ def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: 
                      register: bool | None = None) -> CheckinResult:
     """Find (or, by model match, create) the work of a checking-in client; the caller commits.
 
-    `token_task` is the task whose token authenticated the call: its client already holds a
-    token, so none is issued. Otherwise an active task gets a fresh token (the old one dies).
+    `token_task` is the task whose token or boot ticket authenticated the call: no token is
+    issued here for it. Otherwise (an operator's token) an active task gets one more token;
+    tokens issued before keep working, so a repeated check-in never stops a running client.
     """
     if register is None:
         register = bool(current_app.config.get("AUTO_REGISTER_COMPUTERS", True))
@@ -260,10 +267,12 @@ def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: 
         if task is not None:
             token = None
             if token_task is None or token_task.id != task.id:
-                token = issue_token()
-                task.token_hash = hash_token(token)
+                token = issue_task_token(task)
             mark_checked_in(task)
             return CheckinResult(computer, task, token)
+    if token_task is not None and token_task.is_active:  # a task without a computer
+        mark_checked_in(token_task)
+        return CheckinResult(computer, token_task)
     profile = match_model(model)
     if computer is None and mac and (register or profile is not None):
         computer = register_computer(mac, client_id, name)
@@ -271,7 +280,8 @@ def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: 
         computer.last_checkin_at = utcnow()
     if profile is not None and computer is not None:
         # The computer has no active task at all here, so certainly no upload task.
-        task, token = create_task("deploy", computer, profile.image, profile, on_demand=True)
+        task, _ticket = create_task("deploy", computer, profile.image, profile, on_demand=True)
+        token = issue_task_token(task)
         mark_checked_in(task)
         return CheckinResult(computer, task, token, model_match=True)
     return CheckinResult(computer, None)

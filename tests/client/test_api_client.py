@@ -121,3 +121,26 @@ def test_verified_stream_detects_corruption():
         b"".join(verified(iter(data), "0" * 64, "hd0/part1"))
     with pytest.raises(ChecksumError, match="received 6 bytes"):
         b"".join(verified(iter(data), good, "f", expected_size=7))
+
+
+def _chunked_entry(data: bytes, chunk_bytes: int) -> dict:
+    return {"path": "a", "size_bytes": len(data), "chunk_bytes": chunk_bytes,
+            "chunks": [hashlib.sha256(data[i:i + chunk_bytes]).hexdigest()
+                       for i in range(0, len(data), chunk_bytes)]}
+
+
+def test_verified_download_hands_on_only_checked_chunks(http_server):
+    from client.api import ChunkMismatch
+
+    api = Api(http_server, "tok", retry_delay=0.01)
+    chunk = 1 << 20
+    entry = _chunked_entry(DATA, chunk)
+    assert b"".join(api.download_verified("/images/x/files/a", entry)) == DATA
+    # The server's copy of chunk 2 is damaged: chunks 0 and 1 are handed on, nothing after.
+    Handler.broken["count"] = 1
+    entry["chunks"][2] = hashlib.sha256(b"other bytes").hexdigest()
+    written = []
+    with pytest.raises(ChunkMismatch, match="chunk 2 .* damaged"):
+        for data in api.download_verified("/images/x/files/a", entry):
+            written.append(data)
+    assert b"".join(written) == DATA[:2 * chunk]

@@ -6,127 +6,31 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.models import ApiToken, Image, Task, User
+from app.models import Image, Task
 from app.storage import verify_folder
 from tests.client.disks import detach_all, fs_size, fsck_clean, make_disk, partitions, read_sums
-from tests.client.helpers import make_image
-from tests.conftest import make_app, needs_root
+from tests.client.helpers import (
+    castor,
+    client_argv,
+    make_image,
+    manifest,
+    set_profile,
+    set_protected,
+)
+from tests.conftest import needs_root
 
 pytestmark = [needs_root]
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 GPT_LAYOUT = [(32, "vfat"), (200, "ext4"), (120, "ntfs"), (16, "swap")]
 MBR_LAYOUT = [(150, "ext4"), (120, "ntfs"), (None, "swap")]
-
-
-class KillSwitch:
-    """WSGI middleware: once armed, calls a hook in the middle of a file upload's body."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.hook = None
-
-    def __call__(self, environ, start_response):
-        hook = self.hook
-        if hook is not None and environ["REQUEST_METHOD"] == "PUT" and "/files/hd0/part2" in (
-                environ["PATH_INFO"]):
-            self.hook = None
-            environ["wsgi.input"] = _FiringInput(environ["wsgi.input"], hook)
-        return self.app(environ, start_response)
-
-
-class _FiringInput:
-    """A request body that fires a hook once 2 MiB of it were read."""
-
-    def __init__(self, inner, hook) -> None:
-        self.inner, self.hook, self.seen = inner, hook, 0
-
-    def _count(self, n: int) -> None:
-        self.seen += n
-        if self.hook is not None and self.seen > 2 * MIB:
-            hook, self.hook = self.hook, None
-            hook()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.inner.read(size)
-        self._count(len(data))
-        return data
-
-    def readinto(self, buffer) -> int:
-        n = self.inner.readinto(buffer)
-        self._count(n or 0)
-        return n
-
-    def readline(self, size: int = -1) -> bytes:
-        return self.inner.readline(size)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Castor server on 127.0.0.1 with an admin API token."""
-    tmp = tmp_path_factory.mktemp("server")
-    app = make_app(tmp)
-    with app.app_context():
-        user = User(username="admin", is_admin=True)
-        user.set_password("x")
-        row, token = ApiToken.issue(user, "e2e")
-        db.session.add_all([user, row])
-        db.session.commit()
-    switch = KillSwitch(app)
-    httpd = make_server("127.0.0.1", 0, switch, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield {"app": app, "url": f"http://127.0.0.1:{httpd.server_port}", "token": token,
-           "storage": Path(app.config["STORAGE_PATH"]), "tmp": tmp, "switch": switch}
-    httpd.shutdown()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def client_argv(server: dict, *args: str) -> list[str]:
-    """argv of the real command line client against the test server."""
-    return [sys.executable, "-m", "client.main", "--server", server["url"], "--token",
-            server["token"], *args]
-
-
-def castor(server: dict, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run the client and check its exit status."""
-    proc = subprocess.run(client_argv(server, *args), cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-def set_profile(server: dict, image: str, **options) -> None:
-    """Change options of an image's default profile."""
-    with server["app"].app_context():
-        image_row = db.session.scalar(db.select(Image).filter_by(name=image))
-        for key, value in options.items():
-            setattr(image_row.profiles[0], key, value)
-        db.session.commit()
-
-
-def set_protected(server: dict, image: str, value: bool) -> None:
-    """Protect or unprotect an image."""
-    with server["app"].app_context():
-        db.session.scalar(db.select(Image).filter_by(name=image)).protected = value
-        db.session.commit()
-
-
-def manifest(server: dict, image: str) -> dict:
-    """The stored manifest of an image."""
-    return json.loads((server["storage"] / "images" / image / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -358,3 +262,17 @@ def test_schema_only_upload_sends_no_files(server, gpt_source):
         assert not image.protected
         task = db.session.scalars(db.select(Task).filter_by(image_id=image.id)).one()
         assert task.state == "done"
+
+
+def test_on_demand_upload_of_a_new_name_creates_the_image(server):
+    source = server["tmp"] / "new-name.img"
+    make_disk(source, 160, "mbr", [(100, "ext4")], seed=11)
+    castor(server, "upload", "--image", "brand-new", "--disk", str(source))
+    with server["app"].app_context():
+        image = db.session.scalar(db.select(Image).filter_by(name="brand-new"))
+        assert (image.environment, image.image_type) == ("linux", "block")
+        assert [p.name for p in image.profiles] == ["default"]
+        assert image.last_upload_at is not None and image.size_on_server_bytes > 0
+    assert manifest(server, "brand-new")["files"]
+    listed = castor(server, "images").stdout
+    assert "brand-new\tblock" in listed

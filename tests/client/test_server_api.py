@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app.extensions import db
 from app.models import History, Image, Task
+from app.models.base import utcnow
 from tests.client.helpers import make_image, tiny_schema
 
 BASE = "/api/v1/client"
@@ -150,8 +151,11 @@ def test_auth_unknown_image_and_lists(app, client, anon_client, api_headers):
     make_image(app, "hidden", on_demand=False)
     make_image(app, "off", enabled=False)
     assert anon_client.post(f"{BASE}/uploads", json={"image": "lab"}).status_code == 401
-    r = client.post(f"{BASE}/uploads", json={"image": "nope"}, headers=api_headers)
-    assert r.status_code == 404
+    r = client.post(f"{BASE}/uploads", json={"image": "no pe"}, headers=api_headers)
+    assert r.status_code == 400 and "letters" in r.json["error"]
+    with app.app_context():
+        db.session.get(Image, 1).last_upload_at = utcnow()
+        db.session.commit()
     names = [i["name"] for i in client.get(f"{BASE}/images?on_demand=1",
                                            headers=api_headers).json["images"]]
     assert names == ["lab"]
@@ -161,16 +165,38 @@ def test_auth_unknown_image_and_lists(app, client, anon_client, api_headers):
     assert options["compression_algorithm"] == "zstd" and options["scripts"] == []
 
 
+def test_on_demand_list_offers_only_deployable_images(app, client, api_headers):
+    make_image(app, "uploaded")
+    make_image(app, "placeholder")
+    with app.app_context():
+        db.session.scalar(db.select(Image).filter_by(name="uploaded")).last_upload_at = utcnow()
+        db.session.commit()
+    listed = client.get(f"{BASE}/images?on_demand=1", headers=api_headers).json["images"]
+    assert [i["name"] for i in listed] == ["uploaded"]
+
+
+def test_on_demand_upload_of_a_new_name_creates_the_image(app, client, api_headers):
+    r = client.post(f"{BASE}/uploads", json={"image": "fresh-build"}, headers=api_headers)
+    assert r.status_code == 201, r.json
+    assert (r.json["image"]["environment"], r.json["image"]["type"]) == ("linux", "block")
+    assert r.json["profile"]["name"] == "default"
+    with app.app_context():
+        image = db.session.scalar(db.select(Image).filter_by(name="fresh-build"))
+        assert [p.name for p in image.profiles] == ["default"]
+
+
 def test_task_token_progress_cancel_and_checkout(app, client, anon_client):
-    from app.models.users import hash_token
+    from app.tickets import issue_task_token
 
     image_id = make_image(app)
     with app.app_context():
-        task = Task(kind="upload", image_id=image_id, token_hash=hash_token("tok-1"))
+        task = Task(kind="upload", image_id=image_id)
         db.session.add(task)
+        db.session.flush()
+        token = issue_task_token(task)
         db.session.commit()
         task_id = task.id
-    headers = {"Authorization": "Bearer tok-1"}
+    headers = {"Authorization": f"Bearer {token}"}
     r = anon_client.post(f"{BASE}/checkin", json={}, headers=headers)
     assert r.status_code == 200 and r.json["task"]["id"] == task_id
     r = anon_client.post(f"{BASE}/progress", json={"partition": 1, "bytes_done": 10,
@@ -197,7 +223,7 @@ def test_openapi_lists_client_paths(app, client, api_headers):
 
 
 def test_segmented_file_upload_and_wrong_offset(app, client, api_headers):
-    from app import uploads
+    from app.receive import area
 
     make_image(app)
     upload_id, _ = _upload(client, api_headers)
@@ -206,7 +232,7 @@ def test_segmented_file_upload_and_wrong_offset(app, client, api_headers):
     offset = 0
     for i, part in enumerate(parts):
         if i == 1:
-            uploads._DIGESTS.clear()  # as if another server process took the first segment
+            area._RUNNING.clear()  # as if another server process took the first segment
         final = "1" if i == len(parts) - 1 else "0"
         r = client.put(url, data=part, headers={**api_headers, "X-Castor-Offset": str(offset),
                                                 "X-Castor-Final": final})

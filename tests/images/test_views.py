@@ -37,7 +37,7 @@ def test_new_image_creates_and_redirects(client, app):
         assert image.protected and image.on_demand and image.enabled
     assert (Path(app.config["STORAGE_PATH"]) / "images" / "win11").is_dir()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Image win11 created." in page and 'value="winpe"' in page and "readonly" in page
+    assert "Image win11 created." in page and "WinPE (recommended)" in page
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def free_port() -> int:
 
 
 class Instance:
-    """One Castor: an in-process app for setup and checks, and a waitress subprocess."""
+    """One Castor: an in-process app for setup and checks, and a server subprocess."""
 
     def __init__(self, name: str, folder: Path) -> None:
         self.name = name
@@ -71,7 +72,7 @@ class Instance:
         env = dict(os.environ, CASTOR_INSTANCE_PATH=str(self.folder / "instance"))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.replication.serve", json.dumps(self.config),
-             str(self.port)], cwd=ROOT, env=env)
+             str(self.port)], cwd=ROOT, env=env, start_new_session=True)
 
     def wait_ready(self) -> None:
         """Wait until /healthz answers."""
@@ -89,7 +90,7 @@ class Instance:
     def kill(self) -> None:
         """Kill the server process at once, mid-request if need be."""
         if self.process and self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)  # the server and its worker
             self.process.wait(10)
 
     def add_peer(self, other: Instance, secret: str, **fields) -> int:

@@ -72,12 +72,15 @@ def test_plan_is_empty_when_target_matches_and_ignores_stale_partials():
 
 
 def test_manifest_problems():
-    assert manifest_problems({"format": "castor-manifest", "files": [_entry("a", 1, "a")]}) == []
+    good = {**_entry("a", 1, "a"), "kind": "dd"}
+    assert manifest_problems({"format": "castor-manifest", "files": [good]}) == []
     assert manifest_problems([]) == ["the manifest is not a JSON object"]
     bad = manifest_problems({"format": "castor-manifest",
-                             "files": [{"path": "a", "size_bytes": -1, "sha256": "zz"},
-                                       _entry("manifest.json", 1, "m")]})
-    assert len(bad) == 3
+                             "files": [{"path": "a", "size_bytes": -1, "sha256": "zz",
+                                        "kind": "dd"},
+                                       {**_entry("manifest.json", 1, "m"), "kind": "dd"},
+                                       {**_entry("hd0/../schema.json", 1, "s"), "kind": "x"}]})
+    assert len(bad) == 5
 
 
 class FakeClock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.extensions import db as _db
 from app.models import ComServer, Image, Job, ReplicationStatus, Setting
+from app.models.base import utcnow
 from app.replication import identity
 from tests.conftest import create_user
 from tests.replication.conftest import free_port
@@ -86,7 +87,7 @@ def test_image_tab_sets_mode_and_replicate_now_queues_and_polls(client, db):
     _add(client)
     _add(client, display_name="castor-c", url="http://10.0.0.3:5000")
     b, c = db.session.scalars(db.select(ComServer).order_by(ComServer.display_name)).all()
-    image = Image(name="lab")
+    image = Image(name="lab", last_upload_at=utcnow())
     db.session.add(image)
     db.session.commit()
     page = client.get(f"/images/{image.id}/replication")

@@ -7,6 +7,14 @@ from app.models import Image, Task
 from tests.tasks.conftest import add_computer, add_image, set_max_clients
 
 
+def _trade(client, ticket: str, mac: str = "aa:bb:cc:dd:ee:01", **identity) -> dict:
+    """Check in with a boot ticket; return the answer (with its task token)."""
+    answer = client.post("/api/v1/client/checkin", json={"ticket": ticket, "mac": mac,
+                                                           **identity})
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
 def _image(app, **kwargs) -> tuple[int, int]:
     with app.app_context():
         image = add_image(**kwargs)
@@ -44,7 +52,10 @@ def test_computer_crud(app, client, api_headers):
 def test_api_needs_a_token(anon_client):
     assert anon_client.get("/api/v1/computers").status_code == 401
     assert anon_client.post("/api/v1/tasks", json={}).status_code == 401
-    assert anon_client.post("/api/v1/tasks/checkin", json={}).status_code == 401
+    assert anon_client.post("/api/v1/client/checkin", json={}).status_code == 401
+    assert anon_client.post("/api/v1/client/checkin",
+                            json={"ticket": "cbt_forged", "mac": "aa:bb:cc:00:00:01"}
+                            ).status_code == 401
     bogus = {"Authorization": "Bearer ctk_not-a-task"}
     assert anon_client.get("/api/v1/tasks/1/cancel", headers=bogus).status_code == 401
 
@@ -78,8 +89,9 @@ def test_task_create_list_cancel_and_poll(app, client, api_headers):
     made = client.post("/api/v1/tasks", headers=api_headers,
                        json={"kind": "upload", "computer_id": cid})
     assert made.status_code == 201
-    task, token = made.json["task"], made.json["token"]
+    task = made.json["task"]
     assert task["state"] == "created" and task["image"]["id"] == image_id
+    token = _trade(client, made.json["ticket"])["token"]
     again = client.post("/api/v1/tasks", headers=api_headers,
                         json={"kind": "deploy", "computer_id": cid})
     assert again.status_code == 409
@@ -87,7 +99,7 @@ def test_task_create_list_cancel_and_poll(app, client, api_headers):
     assert [t["id"] for t in active] == [task["id"]]
     own = {"Authorization": f"Bearer {token}"}
     assert client.get(f"/api/v1/tasks/{task['id']}/cancel",
-                      headers=own).json == {"cancel": False, "state": "created"}
+                      headers=own).json == {"cancel": False, "state": "checked_in"}
     cancelled = client.post(f"/api/v1/tasks/{task['id']}/cancel", headers=api_headers)
     assert cancelled.json["task"]["state"] == "cancelled"
     assert client.get(f"/api/v1/tasks/{task['id']}/cancel",
@@ -121,26 +133,28 @@ def test_checkin_start_and_queue_through_the_api(app, client, api_headers):
         first.image_id = second.image_id = image_id
         _db.session.commit()
         first_id, second_id = first.id, second.id
-    tokens = []
+    tickets = []
     for cid in (first_id, second_id):
         made = client.post("/api/v1/tasks", headers=api_headers,
                            json={"kind": "deploy", "computer_id": cid})
-        tokens.append((made.json["task"]["id"], made.json["token"]))
-    (t1, tok1), (t2, tok2) = tokens
-    answer = client.post("/api/v1/tasks/checkin", headers={"Authorization": f"Bearer {tok1}"},
-                         json={"mac": "aa:bb:cc:00:02:01", "model": "M1", "serial": "S"})
-    assert answer.status_code == 200
-    body = answer.json
-    assert body["task"]["id"] == t1 and body["token"] is None and not body["on_demand"]
+        tickets.append((made.json["task"]["id"], made.json["ticket"]))
+    (t1, ticket1), (t2, ticket2) = tickets
+    body = _trade(client, ticket1, "aa:bb:cc:00:02:01", model="M1", serial="S")
+    tok1 = body["token"]
+    assert body["task"]["id"] == t1 and tok1 and not body["on_demand"]
     assert body["task"]["state"] == "checked_in" and body["computer"]["model"] == "M1"
     assert body["task"]["profile"]["name"] == "default"
+    # Checking in again with the task token issues nothing new.
+    again = client.post("/api/v1/client/checkin", headers={"Authorization": f"Bearer {tok1}"},
+                        json={"mac": "aa:bb:cc:00:02:01"}).json
+    assert again["task"]["id"] == t1 and again["token"] is None
     # The second client checks in with the API token and gets its own task token.
-    answer2 = client.post("/api/v1/tasks/checkin", headers=api_headers,
+    answer2 = client.post("/api/v1/client/checkin", headers=api_headers,
                           json={"mac": "AA:BB:CC:00:02:02"}).json
     assert answer2["task"]["id"] == t2 and answer2["token"]
     new2 = {"Authorization": f"Bearer {answer2['token']}"}
     assert client.post(f"/api/v1/tasks/{t2}/start",
-                       headers={"Authorization": f"Bearer {tok2}"}).status_code == 401
+                       headers={"Authorization": f"Bearer {ticket2}"}).status_code == 401
     assert client.post(f"/api/v1/tasks/{t1}/start", headers={
         "Authorization": f"Bearer {tok1}"}).json["state"] == "imaging"
     queued = client.post(f"/api/v1/tasks/{t2}/start", headers=new2).json
@@ -155,18 +169,18 @@ def test_checkin_start_and_queue_through_the_api(app, client, api_headers):
 
 
 def test_checkin_of_an_unknown_client(client, api_headers):
-    answer = client.post("/api/v1/tasks/checkin", headers=api_headers,
+    answer = client.post("/api/v1/client/checkin", headers=api_headers,
                          json={"mac": "aa:bb:cc:00:03:01", "client_id": "u1", "name": "kiosk"})
     assert answer.json["on_demand"] and answer.json["task"] is None
     assert answer.json["computer"]["name"] == "kiosk"
-    bad = client.post("/api/v1/tasks/checkin", headers=api_headers, json={"mac": "nope"})
+    bad = client.post("/api/v1/client/checkin", headers=api_headers, json={"mac": "nope"})
     assert bad.status_code == 400 and bad.json["field"] == "mac"
 
 
 def test_openapi_lists_the_paths(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
     for path in ("/computers", "/computers/{computer_id}", "/groups", "/groups/{group_id}",
-                 "/tasks", "/tasks/{task_id}/cancel", "/tasks/checkin",
+                 "/tasks", "/tasks/{task_id}/cancel", "/client/checkin",
                  "/tasks/{task_id}/start"):
         assert path in paths
 
@@ -180,7 +194,8 @@ def test_web_cancel_reaches_the_imaging_client(app, client, api_headers):
         _db.session.commit()
     made = client.post("/api/v1/tasks", headers=api_headers,
                        json={"kind": "deploy", "computer_id": cid}).json
-    task_id, own = made["task"]["id"], {"Authorization": f"Bearer {made['token']}"}
+    task_id = made["task"]["id"]
+    own = {"Authorization": f"Bearer {_trade(client, made['ticket'])['token']}"}
     assert client.post(f"/api/v1/tasks/{task_id}/start", headers=own).json["state"] == "imaging"
     answer = client.post(f"/api/v1/tasks/{task_id}/cancel", headers=api_headers).json
     assert answer["ended"] is False and answer["task"]["cancel_requested"] is True

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from app.extensions import db as _db
-from app.models import Task
+from app.models import BootTicket, Task
 from app.models.users import hash_token
 from app.tasks import bootfiles
-from app.tasks.service import create_task, mark_checked_in
+from app.tasks.service import create_task
 from tests.tasks.conftest import add_computer, add_image
 
 
@@ -40,28 +40,29 @@ def test_ipxe_task_script_without_login(app, anon_client):
     script = response.get_data(as_text=True)
     lines = script.splitlines()
     assert lines[0] == "#!ipxe"
-    assert _args_line(script) == (
+    line = _args_line(script)
+    ticket = line.rsplit("castor_ticket=", 1)[1]
+    assert line == (
         "kernel http://castor.lan:8080/boot/files/bzImage6 initrd=castor-initrd.xz "
-        f"quiet loglevel=3 castor_server=http://castor.lan:8080 castor_task={token}")
+        f"quiet loglevel=3 castor_server=http://castor.lan:8080 castor_mode=task "
+        f"castor_ticket={ticket}")
+    assert ticket.startswith("cbt_") and ticket != token
     assert "initrd http://castor.lan:8080/boot/files/castor-initrd.xz" in lines
     assert "boot || goto failed" in lines
     assert f"task {task_id}" in script and "menu" not in script
 
 
-def test_ipxe_reissues_a_token_after_check_in(app, anon_client):
-    task_id, token, mac = _web_task(app)
+def test_each_ipxe_script_gets_a_new_ticket_bound_to_task_and_mac(app, anon_client):
+    task_id, _ticket, mac = _web_task(app)
+    first = _args_line(anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True))
+    second = _args_line(anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True))
+    t1, t2 = (line.rsplit("castor_ticket=", 1)[1] for line in (first, second))
+    assert t1 != t2
     with app.app_context():
-        mark_checked_in(_db.session.get(Task, task_id))
-        _db.session.commit()
-    script = anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True)
-    new_token = _args_line(script).rsplit("castor_task=", 1)[1]
-    assert new_token and new_token != token
-    with app.app_context():
-        task = _db.session.get(Task, task_id)
-        assert task.token_hash == hash_token(new_token) and task.boot_token == new_token
-    # The same boot asking twice gets the same token (nothing rotates before check-in).
-    again = anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True)
-    assert _args_line(again) == _args_line(script)
+        rows = _db.session.scalars(_db.select(BootTicket).filter_by(source="ipxe")).all()
+        # Only the newest unused iPXE ticket is kept, hashed, with the task and the MAC.
+        assert [(r.ticket_hash, r.task_id, r.mac) for r in rows] == [
+            (hash_token(t2), task_id, mac)]
 
 
 def test_default_menu_without_a_task(app, anon_client):
@@ -74,14 +75,15 @@ def test_default_menu_without_a_task(app, anon_client):
         assert "choose --default local --timeout 10000 target && goto ${target}" in script
         assert ("kernel http://10.0.0.1/boot/files/vmlinuz initrd=initrd.img "
                 "castor_server=http://10.0.0.1 castor_mode=ondemand") in script
-        assert "castor_task" not in script
+        assert "castor_ticket" not in script
 
 
 def test_profile_without_pxe_options_uses_the_defaults(app, anon_client):
     _task_id, token, mac = _web_task(app, kernel="", boot_image="", args="")
     line = _args_line(anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True))
-    assert line.endswith(f"/boot/files/vmlinuz initrd=initrd.img castor_server="
-                         f"{app.config['SERVER_URL']} castor_task={token}")
+    assert line.startswith(f"kernel {app.config['SERVER_URL']}/boot/files/vmlinuz "
+                           f"initrd=initrd.img castor_server={app.config['SERVER_URL']} "
+                           "castor_mode=task castor_ticket=cbt_")
 
 
 def test_boot_files_are_served_publicly(app, anon_client):
@@ -99,12 +101,12 @@ def test_pxelinux_and_grub_content(app):
     assert pxe[:3] == ["DEFAULT castor", "PROMPT 0", "TIMEOUT 0"]
     assert "  KERNEL bzImage6" in pxe and "  INITRD castor-initrd.xz" in pxe
     assert (f"  APPEND quiet loglevel=3 castor_server={app.config['SERVER_URL']} "
-            f"castor_task={token}") in pxe
+            f"castor_mode=task castor_ticket={token}") in pxe
     grub = bootfiles.grub_path(app.config["TFTP_PATH"], mac).read_text().splitlines()
     assert grub[0:2] == ["set default=0", "set timeout=0"]
     assert grub[2].startswith("menuentry 'deploy lab on pc-9 (task ")
     assert (f"  linux /bzImage6 quiet loglevel=3 castor_server={app.config['SERVER_URL']} "
-            f"castor_task={token}") in grub
+            f"castor_mode=task castor_ticket={token}") in grub
     assert "  initrd /castor-initrd.xz" in grub
 
 
@@ -123,7 +125,7 @@ def test_an_expired_task_no_longer_boots_into_imaging(app, anon_client):
         _db.session.execute(_db.update(Task).values(updated_at=utcnow() - timedelta(hours=3)))
         _db.session.commit()
     script = anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True)
-    assert "menu Castor" in script and "castor_task" not in script
+    assert "menu Castor" in script and "castor_ticket" not in script
     with app.app_context():
         assert _db.session.get(Task, task_id).state == "failed"
     assert not bootfiles.pxelinux_path(app.config["TFTP_PATH"], mac).exists()

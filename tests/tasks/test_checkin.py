@@ -6,8 +6,8 @@ import pytest
 
 from app.computers.rules import model_matches, normalize_mac
 from app.models import Computer, Task
-from app.models.users import hash_token
 from app.tasks.service import create_task, match_model, task_for_checkin
+from app.tickets import task_for_token
 from tests.tasks.conftest import add_computer, add_image
 
 MODEL = "OptiPlex 7090"
@@ -64,7 +64,7 @@ def test_model_match_creates_a_deploy_task_for_a_known_computer(db):
     assert result.model_match and result.computer is computer
     assert result.task.kind == "deploy" and result.task.profile is profile
     assert result.task.state == "checked_in"
-    assert result.task.token_hash == hash_token(result.token)
+    assert task_for_token(result.token) is result.task
 
 
 def test_model_match_registers_an_unknown_computer_even_without_auto_register(db):
@@ -91,16 +91,15 @@ def test_web_task_wins_and_gets_a_fresh_token(db, computer):
     result = task_for_checkin(computer.mac, model="Whatever", serial="S1", system_uuid="u-1")
     assert result.task is task and task.state == "checked_in"
     assert result.token and result.token != boot_token
-    assert task.token_hash == hash_token(result.token) and task.boot_token == ""
+    assert task_for_token(result.token) is task and task_for_token(boot_token) is None
     assert computer.serial == "S1" and computer.system_uuid == "u-1"
     assert computer.last_checkin_at is not None
 
 
 def test_checkin_with_the_task_token_issues_no_new_token(db, computer):
-    task, token = create_task("deploy", computer)
+    task, _ticket = create_task("deploy", computer)
     result = task_for_checkin("", token_task=task)
     assert result.task is task and result.token is None
-    assert task.token_hash == hash_token(token) and task.boot_token == ""
 
 
 def test_unknown_client_on_demand_registration(app, db):

@@ -44,16 +44,16 @@ def test_identify_this_machine():
 
 def test_kernel_arguments_become_client_defaults(tmp_path, monkeypatch):
     line = ("BOOT_IMAGE=/vmlinuz quiet castor_server=http://10.1.1.1:8080 "
-            "castor_task=ctk_abc castor_mode=ondemand\n")
-    assert parse_cmdline(line) == {"server": "http://10.1.1.1:8080", "task": "ctk_abc",
-                                   "mode": "ondemand"}
+            "castor_mode=task castor_ticket=cbt_abc\n")
+    assert parse_cmdline(line) == {"server": "http://10.1.1.1:8080", "ticket": "cbt_abc",
+                                   "mode": "task"}
     cmdline = tmp_path / "cmdline"
     cmdline.write_text(line)
     monkeypatch.delenv("CASTOR_SERVER", raising=False)
-    monkeypatch.setenv("CASTOR_TOKEN", "given")
+    monkeypatch.delenv("CASTOR_TICKET", raising=False)
     register(str(cmdline))
     assert os.environ["CASTOR_SERVER"] == "http://10.1.1.1:8080"
-    assert os.environ["CASTOR_TOKEN"] == "given"
+    assert os.environ["CASTOR_TICKET"] == "cbt_abc"
     from client.main import COMMANDS
 
     assert "task" in COMMANDS
@@ -84,14 +84,15 @@ def _tasks(app, count: int, limit: int) -> list[tuple[int, str, str]]:
 
 
 def test_checkin_and_queue_against_a_live_server(app, live, tmp_path):
-    (first, tok1, mac1), (second, tok2, mac2), (third, tok3, _m) = _tasks(app, 3, 1)
-    api1 = Api(live, tok1)
-    answer = checkin(api1, identify(make_sysfs(tmp_path / "a", mac=mac1)))
-    assert answer["task"]["id"] == first and api1.token == tok1
+    (first, tick1, mac1), (second, tick2, mac2), (third, tick3, mac3) = _tasks(app, 3, 1)
+    api1 = Api(live, None)
+    answer = checkin(api1, identify(make_sysfs(tmp_path / "a", mac=mac1)), tick1)
+    assert answer["task"]["id"] == first and api1.token == answer["token"]
+    assert api1.token.startswith("ctk_")
     wait_for_slot(api1, first, poll=0.01)
     # The second client waits in line until the first one's task ends.
-    api2 = Api(live, tok2)
-    checkin(api2, identify(make_sysfs(tmp_path / "b", mac=mac2)))
+    api2 = Api(live, None)
+    checkin(api2, identify(make_sysfs(tmp_path / "b", mac=mac2)), tick2)
     said: list[str] = []
     waiter = threading.Thread(target=wait_for_slot, args=(api2, second),
                               kwargs={"poll": 0.05, "say": said.append})
@@ -109,7 +110,8 @@ def test_checkin_and_queue_against_a_live_server(app, live, tmp_path):
     with app.app_context():
         assert _db.session.get(Task, second).state == "imaging"
     # A task cancelled while its client waits stops the wait.
-    api3 = Api(live, tok3)
+    api3 = Api(live, None)
+    checkin(api3, identify(make_sysfs(tmp_path / "c", mac=mac3)), tick3)
     with app.app_context():
         finish_task(_db.session.get(Task, third), "cancelled")
         _db.session.commit()
@@ -120,15 +122,15 @@ def test_checkin_and_queue_against_a_live_server(app, live, tmp_path):
         assert _db.session.get(Task, third).log == "partial log\n"
 
 
-def test_boot_token_from_ipxe_checks_in(app, live, tmp_path):
+def test_boot_ticket_from_ipxe_checks_in(app, live, tmp_path):
     import urllib.request
 
-    (task_id, _token, mac), = _tasks(app, 1, 0)
+    (task_id, _ticket, mac), = _tasks(app, 1, 0)
     with urllib.request.urlopen(f"{live}/boot/ipxe?mac={mac}") as response:
         script = response.read().decode()
-    token = script.split("castor_task=", 1)[1].split()[0]
-    api = Api(live, token)
-    answer = checkin(api, identify(make_sysfs(Path(tmp_path), mac=mac)))
+    ticket = script.split("castor_ticket=", 1)[1].split()[0]
+    api = Api(live, None)
+    answer = checkin(api, identify(make_sysfs(Path(tmp_path), mac=mac)), ticket)
     assert answer["task"]["id"] == task_id and answer["task"]["state"] == "checked_in"
     assert answer["computer"]["serial"] == "BSN-42"
 
@@ -137,8 +139,11 @@ def test_unknown_machine_gets_the_on_demand_menu(app, live, tmp_path, api_token)
     from client.task import task_mode
 
     with app.app_context():
-        add_image("kiosk-image")
-        add_image("hidden").on_demand = False
+        from app.models.base import utcnow
+
+        add_image("kiosk-image").last_upload_at = utcnow()
+        hidden = add_image("hidden")
+        hidden.on_demand, hidden.last_upload_at = False, utcnow()
         _db.session.commit()
     said: list[str] = []
     answers = iter(["1", ""])
@@ -160,12 +165,12 @@ def test_a_failing_task_is_checked_out_failed_with_its_log(app, live, tmp_path):
     from client.run import ClientError
     from client.task import task_mode
 
-    (task_id, token, mac), = _tasks(app, 1, 0)
+    (task_id, ticket, mac), = _tasks(app, 1, 0)
     said: list[str] = []
     with pytest.raises(ClientError):
-        task_mode(Api(live, token), [str(tmp_path / "no-such-disk.img")],
+        task_mode(Api(live, None), [str(tmp_path / "no-such-disk.img")],
                   sys_root=str(make_sysfs(tmp_path / "sys", mac=mac)), dry_run=True,
-                  poll=0.01, say=said.append)
+                  poll=0.01, say=said.append, ticket=ticket)
     with app.app_context():
         task = _db.session.get(Task, task_id)
         assert task.state == "failed" and task.error

@@ -1,4 +1,4 @@
-"""A web task end to end: the UI creates it, PXE hands out its token, the client in task mode
+"""A web task end to end: the UI creates it, PXE hands out a boot ticket, the client in task mode
 images a real disk-image file, the task ends done (upload, then deploy of that image)."""
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ def live(app):
     thread.join(5)
 
 
-def pxe_token(live: str) -> str:
-    """Fetch the iPXE script as the booting machine would and take its task token."""
+def pxe_ticket(live: str) -> str:
+    """Fetch the iPXE script as the booting machine would and take its boot ticket."""
     with urllib.request.urlopen(f"{live}/boot/ipxe?mac={MAC}") as response:
         script = response.read().decode()
-    assert "castor_task=" in script, script
-    return script.split("castor_task=", 1)[1].split()[0]
+    assert "castor_ticket=" in script, script
+    return script.split("castor_ticket=", 1)[1].split()[0]
 
 
-def task_mode(live: str, token: str, disk: Path, sysfs: Path) -> subprocess.CompletedProcess:
+def task_mode(live: str, ticket: str, disk: Path, sysfs: Path) -> subprocess.CompletedProcess:
     """Run `castor-client task` for real, as the imaging environment does after boot."""
-    argv = [sys.executable, "-m", "client.main", "--server", live, "--token", token, "task",
+    argv = [sys.executable, "-m", "client.main", "--server", live, "task", "--ticket", ticket,
             "--disk", str(disk), "--sys-root", str(sysfs), "--dry-run", "--poll", "0.2"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -64,7 +64,7 @@ def test_upload_then_deploy_from_the_web_ui(app, client, live, tmp_path):
         _db.session.commit()
 
     assert client.post(f"/computers/{cid}/upload").status_code == 303
-    proc = task_mode(live, pxe_token(live), source, sysfs)
+    proc = task_mode(live, pxe_ticket(live), source, sysfs)
     assert "Task " in proc.stdout and "done" in proc.stdout
     with app.app_context():
         upload = _db.session.scalar(_db.select(Task).filter_by(kind="upload"))
@@ -86,7 +86,7 @@ def test_upload_then_deploy_from_the_web_ui(app, client, live, tmp_path):
     target = tmp_path / "target.img"
     subprocess.run(["truncate", "-s", f"{80 * MIB}", str(target)], check=True)
     assert client.post(f"/computers/{cid}/deploy").status_code == 303
-    task_mode(live, pxe_token(live), target, sysfs)
+    task_mode(live, pxe_ticket(live), target, sysfs)
     with app.app_context():
         deploy = _db.session.scalar(_db.select(Task).filter_by(kind="deploy"))
         assert deploy.state == "done", deploy.error

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.models import History, Task
+from app.models import BootTicket, History, Task
 from app.models.base import utcnow
 from app.models.users import hash_token
 from app.tasks import bootfiles
@@ -26,8 +26,9 @@ def test_deploy_task_uses_the_assigned_image_and_first_profile(db, computer, ima
     task, token = create_task("deploy", computer)
     assert task.state == "created"
     assert task.image is image and task.profile is image.profiles[0]
-    assert task.token_hash == hash_token(token) and task.boot_token == token
-    assert token.startswith("ctk_") and len(token) > 40
+    assert token.startswith("cbt_")
+    assert db.session.scalar(db.select(BootTicket.task_id).filter_by(
+        ticket_hash=hash_token(token))) == task.id
 
 
 def test_tokens_are_unique_per_task(db, image):
@@ -90,11 +91,12 @@ def test_boot_files_written_on_create_and_removed_on_finish(app, db, computer):
     grub = bootfiles.grub_path(tftp, computer.mac)
     assert pxe.name == "01-aa-bb-cc-dd-ee-01" and pxe.parent.name == "pxelinux.cfg"
     assert grub.name == "grub.cfg-01-aa-bb-cc-dd-ee-01" and grub.parent.name == "grub"
-    assert f"castor_task={token}" in pxe.read_text()
-    assert f"castor_task={token}" in grub.read_text()
+    assert f"castor_ticket={token}" in pxe.read_text()
+    assert f"castor_ticket={token}" in grub.read_text()
     finish_task(task, "done")
     assert not pxe.exists() and not grub.exists()
-    assert task.state == "done" and task.finished_at is not None and task.boot_token == ""
+    assert task.state == "done" and task.finished_at is not None
+    assert db.session.scalar(db.select(BootTicket).filter_by(task_id=task.id)) is None
 
 
 def test_finish_is_idempotent_and_checks_the_state(db, computer):

@@ -1,0 +1,174 @@
+"""Boot qemu-system-x86_64 VMs (SeaBIOS or OVMF) on disk-image files and read their console."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.vm.cache import CACHE
+
+QEMU = "qemu-system-x86_64"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# A boot sector that writes "OK" to COM1 and halts: proves the accelerator runs real code.
+PROBE_SECTOR = bytes.fromhex("BAF803B04FEEB04BEEB00AEEFAF4EBFD")
+_accel: str | None = None
+
+
+@dataclass
+class VmRun:
+    """What one VM run left behind: its console, the marker line's fields, and how long."""
+
+    console: str
+    marker: str | None
+    seconds: float
+    exit_code: int | None
+    fields: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def accel() -> str:
+    """`kvm` when a guest really runs under KVM here, else `tcg` (probed once per boot)."""
+    global _accel
+    if _accel is None:
+        _accel = os.environ.get("CASTOR_TEST_ACCEL") or _cached_probe()
+    return _accel
+
+
+def _cached_probe() -> str:
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    stamp = CACHE / "kvm-probe"
+    try:
+        cached_boot, answer = stamp.read_text().split()
+        if cached_boot == boot_id:
+            return answer
+    except (OSError, ValueError):
+        pass
+    answer = "kvm" if _kvm_runs_guest() else "tcg"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(f"{boot_id} {answer}\n")
+    return answer
+
+
+def _kvm_runs_guest() -> bool:
+    """Boot the probe sector under KVM; nested guests here hang or die with an internal error."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    with tempfile.TemporaryDirectory(prefix="castor-kvm-probe-") as tmp:
+        disk, console = Path(tmp) / "probe.img", Path(tmp) / "console.log"
+        disk.write_bytes(PROBE_SECTOR + bytes(510 - len(PROBE_SECTOR)) + b"\x55\xaa")
+        argv = [QEMU, "-accel", "kvm", "-m", "64", "-nodefaults", "-display", "none",
+                "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
+                "-drive", f"file={disk},format=raw,if=ide"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if console.exists() and "OK" in console.read_text(errors="replace"):
+                    return True
+                time.sleep(0.2)
+            return False
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def qemu_argv(disks: list[Path], firmware: str, console: Path, vars_file: Path | None,
+              memory_mib: int, extra_args: list[str]) -> list[str]:
+    """The qemu command line of one VM."""
+    argv = [QEMU, "-accel", accel(), "-m", str(memory_mib), "-smp", "1", "-nodefaults",
+            "-display", "none", "-monitor", "none", "-serial", f"file:{console}",
+            "-no-reboot"]
+    if accel() == "kvm":
+        argv += ["-cpu", "host"]
+    if firmware == "uefi":
+        argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                 "-drive", f"if=pflash,format=raw,unit=1,file={vars_file}"]
+    elif firmware != "bios":
+        raise ValueError(f"unknown firmware {firmware!r}")
+    for disk in disks:
+        argv += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe"]
+    return argv + list(extra_args)
+
+
+def boot_vm(disks: list[Path], firmware: str = "bios", *, console: Path,
+            marker: str = "CASTOR-BOOT", timeout: float = 300, memory_mib: int = 768,
+            extra_args: list[str] | None = None, vars_file: Path | None = None,
+            wait_exit: float = 60, fail_on: tuple[str, ...] = ()) -> VmRun:
+    """Boot a VM until its console shows the marker line (then let it power off) or timeout.
+
+    A console line containing one of `fail_on` ends the run early as a failure.
+    """
+    console.parent.mkdir(parents=True, exist_ok=True)
+    console.unlink(missing_ok=True)
+    own_vars = None
+    if firmware == "uefi" and vars_file is None:
+        own_vars = vars_file = console.with_suffix(".vars.fd")
+        shutil.copyfile(OVMF_VARS, vars_file)
+    argv = qemu_argv(disks, firmware, console, vars_file, memory_mib, extra_args or [])
+    errors = console.with_suffix(".qemu.log")
+    started = time.monotonic()
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+    try:
+        line, failure = _wait_marker(proc, console, marker, fail_on, started + timeout)
+        seconds = time.monotonic() - started
+        if line is not None:
+            # The guest powers off after the marker: wait so its filesystems are unmounted.
+            try:
+                proc.wait(timeout=wait_exit)
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        _kill(proc)
+        if own_vars is not None:
+            own_vars.unlink(missing_ok=True)
+    text = console.read_text(errors="replace") if console.exists() else ""
+    text += errors.read_text(errors="replace")
+    return VmRun(text, line, seconds, proc.returncode, parse_marker(line or "", marker),
+                 failure)
+
+
+def _wait_marker(proc: subprocess.Popen, console: Path, marker: str, fail_on: tuple[str, ...],
+                 deadline: float) -> tuple[str | None, str | None]:
+    """Poll the console for the marker line (or a failure) until the VM exits or time is up."""
+    pattern = re.compile(rf"^.*{re.escape(marker)} .*$", re.M)
+    while True:
+        exited = proc.poll() is not None
+        text = console.read_text(errors="replace") if console.exists() else ""
+        found = pattern.search(text)
+        if found:
+            return found.group(0).strip(), None
+        failure = next((f for f in fail_on if f in text), None)
+        if failure:
+            time.sleep(2)  # let the console show what follows the failure
+            return None, failure
+        if exited:
+            return None, f"the VM exited ({proc.returncode}) before the marker"
+        if time.monotonic() > deadline:
+            return None, "timeout"
+        time.sleep(0.5)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the VM's process group, whatever state it is in."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def parse_marker(line: str, marker: str = "CASTOR-BOOT") -> dict[str, str]:
+    """The key=value fields of a marker line."""
+    _, _, rest = line.partition(marker)
+    return dict(item.split("=", 1) for item in rest.split() if "=" in item)
