@@ -29,7 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8741
-SERVER = -1  # host index of the HTTP server: the last namespace
 
 
 def port_tx_bytes(lan, host: int) -> int:
@@ -45,9 +44,10 @@ def start_server(lan, base: Path, app) -> subprocess.Popen:
                                          "SECRET_KEY", "REDIS_URL")}
     (base / "serve.json").write_text(json.dumps(config))
     ready = base / "ready"
+    server = len(lan.hosts) - 1  # the last namespace serves HTTP; host 0 only sends
     proc = subprocess.Popen(
-        [*lan.prefix(SERVER), sys.executable, "-m", "tests.multicast.serve",
-         str(base / "serve.json"), lan.address(SERVER), str(PORT), str(ready)], cwd=ROOT,
+        [*lan.prefix(server), sys.executable, "-m", "tests.multicast.serve",
+         str(base / "serve.json"), lan.address(server), str(PORT), str(ready)], cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     for _ in range(100):

@@ -165,12 +165,24 @@ def _stream_failed(session_id: int, index: int, state: str, reason: str) -> str:
 
 
 def wait_for_clients(session_id: int) -> None:
-    """Give clients time to finish restoring the last partition and report."""
-    deadline = time.monotonic() + int(setting("MULTICAST_CLIENT_GRACE"))
+    """Give clients time to finish restoring (by HTTP too) and report.
+
+    The grace period starts again whenever a client reports new progress, so a machine still
+    completing streams over HTTP is waited for (up to the per-partition timeout).
+    """
+    grace = int(setting("MULTICAST_CLIENT_GRACE"))
+    started = time.monotonic()
+    deadline = started + grace
+    seen: dict[int, str] = {}
     while time.monotonic() < deadline:
         session = _reload(session_id)
         if not session.live or all(c.state in ("done", "failed") for c in session.clients):
             return
+        now = {c.id: c.progress_json for c in session.clients}
+        if seen and now != seen:
+            deadline = min(time.monotonic() + grace,
+                           started + max(grace, session.partition_timeout_seconds))
+        seen = now
         time.sleep(1)
 
 
