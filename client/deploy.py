@@ -19,7 +19,7 @@ from client.preflight import SizeProbe, check_deploy, http_file_size
 from client.progress import LogCollector, Progress, send_log
 from client.restore import ChecksumError, make_swap, restore_partition
 from client.run import ClientError, run
-from client.sources import HttpSource
+from client.sources import HttpSource, as_source
 
 log = logging.getLogger("castor.client")
 
@@ -183,6 +183,7 @@ def deploy_image(api: Api, image: str, profile: str | int | None, disks: list[st
 def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: StreamSource,
                  progress: Progress, options: dict, file_size: SizeProbe | None = None) -> None:
     """Run the whole deploy of the server's plans on the opened disks."""
+    source = as_source(source)
     profile_options = {**answer.get("profile", {}), **options}
     plans = answer["plans"]
     if len(plans) > len(opened):

@@ -1,9 +1,10 @@
 """The byte source of a multicast deploy: udp-receiver first, HTTP for whatever it missed.
 
 A partition stream that ends short, times out, was dropped by the sender, or was already
-sent before this machine got to it is completed over HTTP with Range requests from the last
-byte received, and verified with the same SHA-256 as a unicast download (over the multicast
-bytes and the HTTP bytes together). The machine then takes the session's next stream if it
+sent before this machine got to it is completed over HTTP with Range requests from the end
+of the last chunk whose SHA-256 matched: the manifest's per-chunk digests are checked on the
+multicast bytes as they arrive and on the HTTP bytes alike, and the whole file's SHA-256 as
+for a unicast download. The machine then takes the session's next stream if it
 is still to come, and finishes by HTTP once the session is over. Every stream's outcome is
 logged and reported to the session ("stream 2: multicast 96 %, then HTTP 4 % (...)").
 """
@@ -15,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from client.api import Api
+from client.api import Api, ChunkMismatch
 from client.pipeline import Pipeline, PipelineError
 from client.run import ClientError
-from client.sources import HttpSource
+from client.sources import ChunkChecker, HttpSource
 
 log = logging.getLogger("castor.client")
 CLIENTS = "/api/v1/multicast/clients"
@@ -84,13 +85,17 @@ class MulticastSource(HttpSource):
         self.position = 0  # streams[position:] are still to come from the sender
         self.outcomes: dict[int, dict] = {}
         self._pending: dict[str, dict] = {}
+        # One request at a time: the server updates this machine's row read-modify-write, so
+        # a progress report racing a stream outcome would lose the outcome.
+        self._lock = threading.Lock()
         self.session_state = info["session"].get("state", "waiting")
 
     # -- the session's view --------------------------------------------------------------
     def report(self, stream: int, body: dict) -> dict:
         """Send progress on a stream; remember the session's state from the answer."""
-        answer = self.api.post(f"{CLIENTS}/{self.member_id}/progress", {"stream": stream,
-                                                                        **body})
+        with self._lock:
+            answer = self.api.post(f"{CLIENTS}/{self.member_id}/progress",
+                                   {"stream": stream, **body})
         self.session_state = answer.get("state", self.session_state)
         if self.session_state == "cancelled":
             self.cancel.set()
@@ -174,27 +179,35 @@ class MulticastSource(HttpSource):
             yield from self._over_http(entry, stream, cause)
             return
         self.on_stream(stream["index"])
-        received, failure = 0, None
+        checker = ChunkChecker(entry)
+        received, failure, cause = 0, None, ""
         argv = receiver_argv(stream, self.interface, self.info, self._start_timeout(stream))
         try:
             with Pipeline([argv], cancel=self.cancel) as rx:
                 for data in rx.chunks():
                     data = data[:size - received]
                     received += len(data)
-                    if data:
+                    if checker.enabled:
+                        # Only bytes whose chunk digest matched go on to the restore.
+                        yield from checker.feed(data)
+                    elif data:
                         yield data
         except PipelineError as exc:
             failure = exc
+        except ChunkMismatch as exc:
+            cause = f"{exc} (damaged in transit)"
         if self.cancel.is_set():
             raise ClientError("the multicast session was cancelled")
-        cause = ""
-        if received < size:
-            cause = failure_cause(failure, received, size)
+        good = checker.verified if checker.enabled else received
+        if received == size and checker.enabled and checker.buffer:
+            cause = cause or "the last chunk does not match its SHA-256 (damaged in transit)"
+        if good < size:
+            cause = cause or failure_cause(failure, received, size)
             log.warning("stream %d: %s; completing it over HTTP from byte %d",
-                        stream["index"], cause, received)
-            yield from self.http(entry, received)
-        self._pending[entry["path"]] = {"stream": stream, "multicast": received,
-                                        "http": size - received, "cause": cause}
+                        stream["index"], cause, good)
+            yield from self.http(entry, good)
+        self._pending[entry["path"]] = {"stream": stream, "multicast": good,
+                                        "http": size - good, "cause": cause}
 
     def restored(self, entry: dict, again_over_http: bool = False) -> None:
         """Log and report how a verified partition's bytes arrived."""
@@ -213,9 +226,11 @@ class MulticastSource(HttpSource):
         if stream is None:
             return
         try:
-            self.api.post(f"{CLIENTS}/{self.member_id}/streams/{index}", {
-                "multicast_bytes": outcome["multicast"], "http_bytes": outcome["http"],
-                "size_bytes": entry["size_bytes"], "cause": outcome["cause"], "text": text})
+            with self._lock:
+                self.api.post(f"{CLIENTS}/{self.member_id}/streams/{index}", {
+                    "multicast_bytes": outcome["multicast"], "http_bytes": outcome["http"],
+                    "size_bytes": entry["size_bytes"], "cause": outcome["cause"],
+                    "text": text})
         except ClientError as exc:
             log.warning("could not report stream %d: %s", index, exc)
 

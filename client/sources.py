@@ -7,9 +7,58 @@ source that receives partitions from udp-receiver and completes them over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 
-from client.api import Api
+from client.api import Api, ChunkMismatch
+
+
+class ChunkChecker:
+    """Checks a file's bytes, in order, against the manifest's per-chunk SHA-256 digests."""
+
+    def __init__(self, entry: dict, offset: int = 0) -> None:
+        self.path = entry["path"]
+        self.digests = entry.get("chunks") or []
+        self.chunk_bytes = int(entry.get("chunk_bytes") or 0)
+        self.size = int(entry["size_bytes"])
+        if self.enabled and offset % self.chunk_bytes:
+            raise ValueError(f"offset {offset} is not on a chunk boundary")
+        self.index = offset // self.chunk_bytes if self.enabled else 0
+        self.verified = offset  # bytes from the start of the file known good
+        self.buffer = bytearray()
+
+    @property
+    def enabled(self) -> bool:
+        """Tell whether the manifest carries per-chunk digests for this file."""
+        return bool(self.digests) and self.chunk_bytes > 0
+
+    def _want(self) -> int:
+        return min(self.chunk_bytes, self.size - self.index * self.chunk_bytes)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Yield every chunk completed by `data` once its digest matched (ChunkMismatch if not)."""
+        self.buffer += data
+        while self.index < len(self.digests) and 0 < self._want() <= len(self.buffer):
+            take = self._want()
+            chunk = bytes(self.buffer[:take])
+            if hashlib.sha256(chunk).hexdigest() != self.digests[self.index]:
+                raise ChunkMismatch(f"{self.path}: chunk {self.index} (from byte "
+                                    f"{self.verified}) does not match its SHA-256")
+            del self.buffer[:take]
+            self.index += 1
+            self.verified += take
+            yield chunk
+
+
+def checked(stream: Iterable[bytes], checker: ChunkChecker) -> Iterator[bytes]:
+    """Yield a stream's bytes chunk by chunk, each only after it verified."""
+    if not checker.enabled:
+        yield from stream
+        return
+    for data in stream:
+        yield from checker.feed(data)
+    if checker.buffer or checker.verified != checker.size:
+        raise ChunkMismatch(f"{checker.path}: the data does not fill the manifest's chunks")
 
 
 class HttpSource:
@@ -23,16 +72,16 @@ class HttpSource:
         self.image = image
 
     def http(self, entry: dict, offset: int = 0) -> Iterator[bytes]:
-        """Yield an image file's bytes from `offset` on, over HTTP.
+        """Yield an image file's bytes from `offset` on, over HTTP, each chunk verified.
 
-        From the start, each chunk is checked against the manifest's chunk digests before it
-        is handed on; a resumed tail (multicast completion) is checked by the whole-file hash.
+        `offset` must be on a chunk boundary when the manifest has chunk digests.
         """
         path = f"/images/{self.image}/files/{entry['path']}"
         if offset == 0:
             yield from self.api.download_verified(path, entry)
-        else:
-            yield from self.api.download(path, offset=offset, size=entry.get("size_bytes"))
+            return
+        stream = self.api.download(path, offset=offset, size=entry.get("size_bytes"))
+        yield from checked(stream, ChunkChecker(entry, offset))
 
     def __call__(self, entry: dict) -> Iterator[bytes]:
         """Return an image file's bytes over HTTP (small reads: tables, image headers)."""
@@ -51,3 +100,25 @@ class HttpSource:
 
     def close(self) -> None:
         """Finish with the source once every disk is done (nothing to do over HTTP)."""
+
+
+class FunctionSource(HttpSource):
+    """Image files from a function `entry -> bytes iterable` (a local folder, a test)."""
+
+    def __init__(self, fetch: Callable[[dict], Iterable[bytes]]) -> None:
+        self.fetch = fetch
+
+    def http(self, entry: dict, offset: int = 0) -> Iterator[bytes]:
+        """Yield the file's bytes from `offset` on."""
+        skip = offset
+        for data in self.fetch(entry):
+            if skip >= len(data):
+                skip -= len(data)
+                continue
+            yield data[skip:]
+            skip = 0
+
+
+def as_source(source: HttpSource | Callable[[dict], Iterable[bytes]]) -> HttpSource:
+    """Return a byte source, wrapping a plain function that yields a file's bytes."""
+    return source if isinstance(source, HttpSource) else FunctionSource(source)

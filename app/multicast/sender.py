@@ -14,7 +14,7 @@ from app.models.base import utcnow
 from app.multicast.sessions import finish_session, setting, stream_file
 from app.multicast.supervisor import Stopped, kill_group, pidfile, write_pidfile
 
-BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits")
+BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits=\s*(\d+)")
 
 
 def extra_sender_args(session: MulticastSession) -> list[str]:
@@ -49,6 +49,7 @@ class SenderOutput:
     def __init__(self, proc: subprocess.Popen) -> None:
         self.started = threading.Event()
         self.sent_bytes = 0
+        self.retransmits = 0
         self.lines: list[str] = []
         self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self._thread.start()
@@ -70,6 +71,7 @@ class SenderOutput:
         match = BYTES_RE.search(line)
         if match:
             self.sent_bytes = int(match.group(1).replace(" ", ""))
+            self.retransmits = int(match.group(2))
             return
         self.lines = [*self.lines[-20:], line]
 
@@ -146,7 +148,7 @@ def send_stream(session_id: int, stream: dict) -> str | None:
         return _stream_failed(session_id, index, "failed",
                               f"udp-sender of stream {index} exited {proc.returncode}: {tail}")
     _update_stream(session, index, state="done", finished_at=str(utcnow()),
-                   sent_bytes=stream["size_bytes"])
+                   sent_bytes=stream["size_bytes"], retransmits=output.retransmits)
     session.sender_pid = None
     db.session.commit()
     return None
@@ -163,12 +165,24 @@ def _stream_failed(session_id: int, index: int, state: str, reason: str) -> str:
 
 
 def wait_for_clients(session_id: int) -> None:
-    """Give clients time to finish restoring the last partition and report."""
-    deadline = time.monotonic() + int(setting("MULTICAST_CLIENT_GRACE"))
+    """Give clients time to finish restoring (by HTTP too) and report.
+
+    The grace period starts again whenever a client reports new progress, so a machine still
+    completing streams over HTTP is waited for (up to the per-partition timeout).
+    """
+    grace = int(setting("MULTICAST_CLIENT_GRACE"))
+    started = time.monotonic()
+    deadline = started + grace
+    seen: dict[int, str] = {}
     while time.monotonic() < deadline:
         session = _reload(session_id)
         if not session.live or all(c.state in ("done", "failed") for c in session.clients):
             return
+        now = {c.id: c.progress_json for c in session.clients}
+        if seen and now != seen:
+            deadline = min(time.monotonic() + grace,
+                           started + max(grace, session.partition_timeout_seconds))
+        seen = now
         time.sleep(1)
 
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 MIB = 1 << 20
+CHUNK_BYTES = 16 * MIB  # as app.receive.hashing stores them in manifests
 PART_MIB = 220
 
 
@@ -142,7 +143,10 @@ def capture_image(source: Path, folder: Path, name: str) -> dict:
             files.append({"path": relative, "kind": "partclone", "disk": 0,
                           "partition": part["number"], "lv": None, "filesystem": fs,
                           "compression": "zstd", "level": 3, "size_bytes": len(data),
-                          "sha256": hashlib.sha256(data).hexdigest()})
+                          "sha256": hashlib.sha256(data).hexdigest(),
+                          "chunk_bytes": CHUNK_BYTES,
+                          "chunks": [hashlib.sha256(data[i:i + CHUNK_BYTES]).hexdigest()
+                                     for i in range(0, len(data), CHUNK_BYTES)]})
     table = sh("sfdisk", "--dump", str(source)).encode()
     with open(source, "rb") as handle:
         head = handle.read(schema["disks"][0]["table_area_sectors"] * 512)

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PORT = 8731
 MULTICAST = {"MULTICAST_STREAM_WAIT": 5, "MULTICAST_CLIENT_GRACE": 60,
              "MULTICAST_PORT_START": 9100, "MULTICAST_PORT_END": 9199,
-             "MULTICAST_INTERFACE": "lan0", "MULTICAST_RECEIVE_TIMEOUT": 6}
+             "MULTICAST_INTERFACE": "lan0", "MULTICAST_RECEIVE_TIMEOUT": 12}
 pytestmark = [needs_root, pytest.mark.root]
 
 
@@ -247,7 +247,7 @@ def test_killed_receiver_completes_over_http_and_late_joiner_is_refused(lab):
     assert late.status_code == 409
     assert "sending" in late.get_json()["error"]
     pid = wait_for(lambda: host_receiver(lab, 3), 20, "the victim's udp-receiver")
-    time.sleep(1.0)  # let it take part in the transfer first
+    time.sleep(3.0)  # let it take part in the transfer first
     os.kill(pid, signal.SIGKILL)
     results = finish_clients(procs, timeout=180)
     final = ended(lab, session["id"])
@@ -255,7 +255,8 @@ def test_killed_receiver_completes_over_http_and_late_joiner_is_refused(lab):
     victim = splits["c3"]
     assert victim["http_bytes"] > 0 and victim["fell_back"][0]["stream"] == 0, victim
     text = victim["fell_back"][0]["text"]
-    assert "udp-receiver failed" in text and "then HTTP" in text, text
+    # Bytes short of a whole verified 16 MiB chunk are fetched again over HTTP.
+    assert "udp-receiver failed" in text and "HTTP" in text, text
     assert "damaged" not in results[2][1]
     assert "stream 0: multicast" in results[2][1]  # the client's own log says it too
     assert f"client c3: {text}" in lab_log(lab, session["id"])
