@@ -9,9 +9,6 @@ import pytest
 from tests.vm.layouts import LAYOUTS, Layout
 
 DESTINATIONS = ("smaller", "same", "larger")
-# Cells that wait on the client keeping block-addressed loader files in place when it shrinks.
-WAITS_ON_SHRINK_GUARD = ("the client's shrink still moves ldlinux.sys (the SYSLINUX boot "
-                         "sector addresses it by block); waits on the shrink guard fix")
 
 
 @dataclass(frozen=True)
@@ -57,20 +54,7 @@ SLICE = {Cell("bios-grub", "larger"), Cell("uefi-grub", "smaller"),
          Cell("bios-syslinux-high", "smaller")}
 
 
-def waits_on(cell: Cell) -> str | None:
-    """Why a cell cannot boot on today's client, or None."""
-    if cell.layout.loader == "syslinux" and cell.image_type == "block":
-        return WAITS_ON_SHRINK_GUARD
-    return None
-
-
 def cell_params(cells: list[Cell]) -> list:
-    """pytest params with the marks each cell needs."""
-    params = []
-    for cell in cells:
-        marks = [] if cell in SLICE else [pytest.mark.boot_full]
-        reason = waits_on(cell)
-        if reason:
-            marks.append(pytest.mark.xfail(strict=True, reason=reason))
-        params.append(pytest.param(cell, id=cell.id, marks=marks))
-    return params
+    """pytest params: cells outside the slice carry the boot_full mark."""
+    return [pytest.param(cell, id=cell.id, marks=[] if cell in SLICE else [pytest.mark.boot_full])
+            for cell in cells]
