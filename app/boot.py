@@ -51,11 +51,19 @@ def ipxe():
         db.session.commit()  # an expired task must not boot the machine into imaging again
     task = active_task_for(computer) if computer is not None else None
     if task is not None and not task.cancel_requested:
+        profile_args = task.profile.kernel_args if task.profile else ""
+        try:
+            bootfiles.check_kernel_args(profile_args)
+        except bootfiles.BootArgsRefused:
+            # The words themselves are not echoed: they are what must not reach a script.
+            return _script(bootfiles.render_ipxe_refusal(
+                f"{bootfiles.task_title(task)} cannot boot: the kernel arguments of its profile "
+                "are refused (fix them on the PXE tab of the profile)"))
         ticket = mint_ticket(task, computer.mac, "ipxe", int(config["BOOT_TICKET_SECONDS"]))
         db.session.commit()
         kernel, image = bootfiles.boot_choice(config, task.profile)
-        args = bootfiles.task_kernel_args(task.profile.kernel_args if task.profile else "",
-                                          server_url, ticket)
+        args = bootfiles.task_kernel_args(profile_args, server_url, ticket,
+                                          action=bootfiles.task_action(task))
         return _script(bootfiles.render_ipxe_task(
             base_url=server_url, kernel=kernel, boot_image=image, args=args,
             title=bootfiles.task_title(task)))

@@ -90,6 +90,11 @@ def create_task(kind: str, computer: Computer | None, image: Image | None = None
         raise TaskError(f"Unknown task kind {kind!r}.")
     image, profile = _resolve(computer, image, profile)
     check_image_allows(kind, image)
+    if not on_demand:
+        try:  # a web task boots through the generated boot loader files
+            bootfiles.check_kernel_args(profile.kernel_args)
+        except bootfiles.BootArgsRefused as exc:
+            raise TaskError(f"Profile {profile.name}: {exc}") from exc
     if computer is not None:
         running = active_task_for(computer)
         if running is not None:
