@@ -14,7 +14,7 @@ from app.auth import PUBLIC_ENDPOINTS
 from app.computers.rules import normalize_mac
 from app.extensions import db
 from app.tasks import bootfiles
-from app.tasks.service import active_task_for, expire_stale_tasks, find_computer
+from app.tasks.service import active_task_for, expire_stale_tasks, find_computer, match_model
 from app.tickets import mint_ticket
 
 bp = Blueprint("boot", __name__, url_prefix="/boot")
@@ -67,11 +67,34 @@ def ipxe():
         return _script(bootfiles.render_ipxe_task(
             base_url=server_url, kernel=kernel, boot_image=image, args=args,
             title=bootfiles.task_title(task)))
+    profile = match_model(request.args.get("model", "")[:128]) if task is None else None
+    if profile is not None:
+        return _script(_model_match_script(config, profile))
     kernel, image = bootfiles.boot_choice(config, None)
     args = " ".join(part for part in (config.get("BOOT_DEFAULT_ARGS", ""),
                                       f"castor_server={server_url} castor_mode=ondemand") if part)
     return _script(bootfiles.render_ipxe_menu(base_url=server_url, kernel=kernel,
                                               boot_image=image, args=args))
+
+
+def _model_match_script(config, profile) -> str:
+    """The menu of a machine without a task whose model matches a profile: deploy it.
+
+    Nothing is created here (a GET from firmware is anonymous): the environment checks in
+    with its own DMI model, and the server creates the deploy task then.
+    """
+    server_url = config["SERVER_URL"]
+    kernel, image = bootfiles.boot_choice(config, profile)
+    try:
+        args = bootfiles.model_match_kernel_args(profile.kernel_args, server_url,
+                                                 action=profile.task_completed_action)
+    except bootfiles.BootArgsRefused:
+        return bootfiles.render_ipxe_refusal(
+            f"model match of profile {profile.name} cannot boot: the kernel arguments of the "
+            "profile are refused")
+    return bootfiles.render_ipxe_model_match(
+        base_url=server_url, kernel=kernel, boot_image=image, args=args,
+        title=f"deploy {profile.image.name} ({profile.name}, model match)")
 
 
 @bp.get("/files/<path:name>")

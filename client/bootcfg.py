@@ -146,6 +146,8 @@ def update_nvram(disk_path: str, esp_partition: int, entries: list[dict],
                               parse_boot_entries(run(["efibootmgr"])))
     for argv in commands:
         run(argv)
+    # What the firmware holds now, in the task's log: the entry and where BootOrder puts it.
+    log.info("NVRAM boot entries now:\n%s", run(["efibootmgr"]).strip())
     return commands
 
 

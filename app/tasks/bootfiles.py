@@ -63,6 +63,14 @@ def task_kernel_args(profile_args: str, server_url: str, ticket: str, extra: str
     return " ".join(part for part in parts if part)
 
 
+def model_match_kernel_args(profile_args: str, server_url: str, action: str = "") -> str:
+    """Return the kernel command line of a model-match boot: no credential, the action."""
+    check_kernel_args(profile_args)
+    parts = [profile_args.strip(), f"castor_server={server_url}", "castor_mode=modelmatch",
+             f"castor_action={action}" if action else ""]
+    return " ".join(part for part in parts if part)
+
+
 def task_action(task) -> str:
     """Return the task completed action its boot carries (the profile's, else reboot)."""
     return (task.profile.task_completed_action if task.profile else "") or "reboot"
@@ -97,6 +105,26 @@ def render_ipxe_refusal(reason: str) -> str:
     text = "".join(ch if ch.isprintable() and ch not in ";#{}\"'`$&|<>" else "?"
                    for ch in reason)
     return "\n".join(["#!ipxe", f"echo Castor: {text}", "sleep 10", "exit", ""])
+
+
+def render_ipxe_model_match(*, base_url: str, kernel: str, boot_image: str, args: str,
+                            title: str, timeout_ms: int = 10000) -> str:
+    """Return the menu of a model-match boot: the deploy is the default, the disk the other."""
+    files = base_url.rstrip("/") + "/boot/files/"
+    return "\n".join([
+        "#!ipxe",
+        "menu Castor: model match",
+        f"item deploy {_safe(title)}",
+        "item local Boot from the local disk",
+        f"choose --default deploy --timeout {int(timeout_ms)} target && goto ${{target}}",
+        ":local",
+        "exit",
+        ":deploy",
+        f"kernel {files}{_safe(kernel)} initrd={_safe(Path(boot_image).name)} {_safe(args)}",
+        f"initrd {files}{_safe(boot_image)}",
+        "boot || goto local",
+        "",
+    ])
 
 
 def render_ipxe_menu(*, base_url: str, kernel: str, boot_image: str, args: str,

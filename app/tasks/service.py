@@ -291,3 +291,23 @@ def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: 
         mark_checked_in(task)
         return CheckinResult(computer, task, token, model_match=True)
     return CheckinResult(computer, None)
+
+
+def model_match_checkin(mac: str, client_id: str = "", model: str = "", *, serial: str = "",
+                        system_uuid: str = "", name: str = "") -> CheckinResult | None:
+    """Give an unauthenticated machine its model-match deploy, or None; the caller commits.
+
+    A machine that booted the environment through a model match carries no credential (no
+    task existed to bind one to). It can only ever get a deploy of the profile its model
+    matches; it never learns of a computer's web task (that one is joined with its boot
+    ticket), so a MAC copied from another machine gets nothing that machine has.
+    """
+    profile = match_model(model)
+    if profile is None or not mac:
+        return None
+    computer = find_computer(mac, client_id)
+    if computer is not None and active_task_for(computer) is not None:
+        return None
+    result = task_for_checkin(mac, client_id, model, serial=serial, system_uuid=system_uuid,
+                              name=name, register=False)
+    return result if result.model_match else None
