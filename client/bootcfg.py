@@ -145,6 +145,7 @@ def update_nvram(disk_path: str, esp_partition: int, entries: list[dict],
     commands = nvram_commands(disk_path, esp_partition, entries,
                               parse_boot_entries(run(["efibootmgr"])))
     for argv in commands:
+        log.info("NVRAM: %s", " ".join(argv))
         run(argv)
     # What the firmware holds now, in the task's log: the entry and where BootOrder puts it.
     log.info("NVRAM boot entries now:\n%s", run(["efibootmgr"]).strip())
