@@ -92,7 +92,9 @@ def _refuse(status: int, message: str):
     if request.path.startswith("/api/"):
         return jsonify({"error": message}), status
     if status == 401:
-        return redirect(url_for("auth.login", next=request.full_path))
+        query = request.query_string.decode("latin-1")
+        back = request.path + (f"?{query}" if query else "")
+        return redirect(url_for("auth.login", next=back))
     return f"<!doctype html><title>Forbidden</title><p>{escape(message)}</p>", 403
 
 
