@@ -58,3 +58,31 @@ def test_real_esp_read_with_mtools(tmp_path):
         subprocess.run(argv, check=True)
     entry = efiboot.efi_boot_entry(str(esp), {"uuid": ESP_GUID}, firmware_dir=tmp_path / "no")
     assert entry == {"label": "debian", "loader": "\\EFI\\debian\\grubx64.efi"}
+
+
+# efibootmgr 17 `-v` inside the environment right after `--create` on OVMF (network-booted).
+AFTER_CREATE = (
+    "BootCurrent: 0002\nTimeout: 0 seconds\nBootOrder: 0007,0001,0002,0003,0000\n"
+    "Boot0000* UiApp\tFvVol(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(462caa21-7614-"
+    "4503-836e-8ab6f4662331)\n"
+    "Boot0001* UEFI PXEv4 (MAC:525400BE0005)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(525400be0005,1)\n"
+    "Boot0002* UEFI PXEv4 (MAC:525400BE0005) 2\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(525400be0005,1)"
+    "/IPv4(0.0.0.0,0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)\n"
+    "Boot0003* EFI Internal Shell\tFvVol(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(7c04a5"
+    "83-9e3e-4f1c-ad65-e05268d0b4d1)\n"
+    "Boot0007* debian\tHD(1,GPT,74893cc5-6e94-be41-a29e-1742c482ede6,0x800,0x32000)/File("
+    "\\EFI\\debian\\GRUBX64.EFI)\n")
+
+
+def test_the_network_entry_this_boot_came_from_stays_first():
+    from client.bootcfg import network_first_order
+
+    assert network_first_order(AFTER_CREATE, {"debian"}) == [
+        "0002", "0007", "0001", "0003", "0000"]
+    # Already in that order: nothing to change.
+    settled = AFTER_CREATE.replace("BootOrder: 0007,0001,0002,0003,0000",
+                                   "BootOrder: 0002,0007,0001,0003,0000")
+    assert network_first_order(settled, {"debian"}) is None
+    # Booted from a disk or a stick (no MAC in BootCurrent's path): the new entry stays first.
+    assert network_first_order(AFTER_CREATE.replace("BootCurrent: 0002", "BootCurrent: 0007"),
+                               {"debian"}) is None

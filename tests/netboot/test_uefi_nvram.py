@@ -27,7 +27,6 @@ from tests.netboot.test_tasks import (
     add_image_and_computer,
     create_task,
     netboot,
-    network_args,
 )
 from tests.vm.qemu import OVMF_VARS, boot_vm
 
@@ -77,19 +76,27 @@ def test_uefi_deploy_writes_nvram_then_the_menu_falls_through_to_that_entry(
         assert task.state == "done", (task.error, run.console[-3000:])
         assert "NVRAM: efibootmgr -q --create --disk /dev/vda --part 1 --label debian" in task.log
         assert "NVRAM boot entries now:" in task.log and "debian" in task.log
+        assert "the network entry this machine booted from stays first" in task.log
     assert vars_hold(vars_file, "debian") and vars_hold(vars_file, loader)
     assert not any("/BOOT" in path.upper() for path in esp_files(target)), esp_files(target)
 
     # Power on again, network first: no task, the menu's timeout exits to the firmware, which
     # has no removable-path loader to find and boots the NVRAM entry.
     started = time.monotonic()
+    # No qemu bootindex this time: OVMF would rewrite BootOrder from it. The firmware follows
+    # its own NVRAM, where the client kept the network entry first and its new entry next.
+    nic = ["-netdev", f"tap,id=n0,ifname={lab.tap()},script=no,downscript=no",
+           "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"]
     again = boot_vm([target], "uefi", console=tmp_path / "local.log", marker="CASTOR-BOOT",
-                    timeout=900, memory_mib=1536, vars_file=vars_file,
-                    extra_args=network_args(lab.tap(), MAC))
+                    timeout=900, memory_mib=1536, vars_file=vars_file, extra_args=nic,
+                    fail_on=('starting Boot0000 "UiApp"',))
     TIMINGS["menu_to_nvram_boot_uefi"] = time.monotonic() - started
     assert again.marker, f"{again.failure}\n{again.console[-4000:]}"
     assert again.fields["firmware"] == "uefi", again.marker
     assert "Boot from the local disk" in again.console
+    # The firmware started the entry the deploy wrote (nothing else on the ESP could boot).
+    assert 'starting Boot0007 "debian"' in again.console or '"debian" from HD(1,GPT' in (
+        again.console), again.console[-4000:]
     print(f"netboot timings: {TIMINGS}")
 
 
