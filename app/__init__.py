@@ -28,6 +28,7 @@ BLUEPRINTS = (
     "app.boot",
     "app.multicast.views",
     "app.servers.views",
+    "app.replication.views",
     "app.admin",
     "app.imaging_progress",
     "app.api.images",

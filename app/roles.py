@@ -93,7 +93,7 @@ POLICY: dict[str, str] = {
     # Com servers (peers and their shared secrets): admins; an image's replication: operators.
     "servers.index": _RO, "servers.new": "admin", "servers.edit": "admin",
     "servers.delete": "admin", "servers.test_connection": "admin", "servers.settings": "admin",
-    "servers.image_replication": _OP, "servers.replicate_now": _OP,
+    "replication.image_replication": _OP, "replication.replicate_now": _OP,
     "api_replication.list_servers": _RO, "api_replication.get_server": _RO,
     "api_replication.create_server": "admin", "api_replication.update_server": "admin",
     "api_replication.delete_server": "admin", "api_replication.image_status": _RO,

@@ -77,7 +77,7 @@ EXPECTED: dict[str, str | dict] = {
     # peers (com servers) and replication
     "servers.index": RO, "servers.new": AD, "servers.edit": AD, "servers.delete": AD,
     "servers.test_connection": AD, "servers.settings": AD,
-    "servers.image_replication": _rw(RO, OP), "servers.replicate_now": OP,
+    "replication.image_replication": _rw(RO, OP), "replication.replicate_now": OP,
     "api_replication.list_servers": RO, "api_replication.get_server": RO,
     "api_replication.create_server": AD, "api_replication.update_server": AD,
     "api_replication.delete_server": AD, "api_replication.image_status": RO,
