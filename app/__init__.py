@@ -30,7 +30,6 @@ BLUEPRINTS = (
     "app.servers.views",
     "app.replication.views",
     "app.admin",
-    "app.imaging_progress",
     "app.api.images",
     "app.api.profiles",
     "app.api.plan",

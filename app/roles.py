@@ -49,7 +49,7 @@ POLICY: dict[str, str] = {
     # need an admin.
     "home": _RO, "dashboard.index": _RO, "images.search": _RO, "images.history": _RO,
     "images.schema": _RO,
-    "images.schema_json": _RO, "imaging_progress.images_progress": _RO,
+    "images.schema_json": _RO, "images.progress": _RO,
     "images.new": _OP, "images.general": _OP, "images.categories": _OP,
     "images.delete": "admin", "images.bulk_delete": "admin",
     "api_images.search_images": _RO, "api_images.get_image": _RO,

@@ -34,7 +34,7 @@ EXPECTED: dict[str, str | dict] = {
     "admin.password": RO,
     # images
     "images.search": RO, "images.history": RO, "images.schema": RO, "images.schema_json": RO,
-    "imaging_progress.images_progress": RO, "images.new": _rw(RO, OP),
+    "images.progress": RO, "images.new": _rw(RO, OP),
     "images.general": _rw(RO, OP), "images.categories": _rw(RO, OP),
     "images.delete": AD, "images.bulk_delete": AD,
     "api_images.search_images": RO, "api_images.get_image": RO, "api_images.get_schema": RO,
