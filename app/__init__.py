@@ -20,7 +20,7 @@ BLUEPRINTS = (
     "app.auth",
     "app.dashboard",
     "app.images.views",
-    "app.categories",
+    "app.categories.views",
     "app.profiles.views",
     "app.modules.views",
     "app.computers.views",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app.categories import domain as category_service
 from app.extensions import db as _db
-from app.images import categories as category_service
 from app.images import service
 from app.models import Image, record_history
 from tests.conftest import create_user, make_app
