@@ -74,10 +74,10 @@ POLICY: dict[str, str] = {
     "modules.index": _RO, "modules.kind_index": _RO,
     "modules.new": _AD, "modules.edit": _AD, "modules.delete": "admin",
     "modules.upload": "admin", "modules.delete_file": "admin",
-    "api_profiles.list_modules": _RO, "api_profiles.get_module": _RO,
-    "api_profiles.create_module": "admin", "api_profiles.patch_module": "admin",
-    "api_profiles.delete_module": "admin", "api_profiles.upload_files": "admin",
-    "api_profiles.delete_file": "admin",
+    "api_modules.list_modules": _RO, "api_modules.get_module": _RO,
+    "api_modules.create_module": "admin", "api_modules.patch_module": "admin",
+    "api_modules.delete_module": "admin", "api_modules.upload_files": "admin",
+    "api_modules.delete_file": "admin",
     # Computers, groups, tasks and multicast sessions: operators.
     **{f"computers.{name}": _OP for name in (
         "index", "groups", "new", "edit", "new_group", "edit_group", "delete", "delete_group",

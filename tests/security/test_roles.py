@@ -56,10 +56,10 @@ EXPECTED: dict[str, str | dict] = {
     # modules: code that runs as root on the endpoints
     "modules.index": RO, "modules.kind_index": RO, "modules.new": _rw(RO, AD),
     "modules.edit": _rw(RO, AD), "modules.delete": AD, "modules.upload": AD,
-    "modules.delete_file": AD, "api_profiles.list_modules": RO, "api_profiles.get_module": RO,
-    "api_profiles.create_module": AD, "api_profiles.patch_module": AD,
-    "api_profiles.delete_module": AD, "api_profiles.upload_files": AD,
-    "api_profiles.delete_file": AD,
+    "modules.delete_file": AD, "api_modules.list_modules": RO, "api_modules.get_module": RO,
+    "api_modules.create_module": AD, "api_modules.patch_module": AD,
+    "api_modules.delete_module": AD, "api_modules.upload_files": AD,
+    "api_modules.delete_file": AD,
     # computers, tasks, multicast
     "computers.index": RO, "computers.groups": RO, "computers.new": _rw(RO, OP),
     "computers.edit": _rw(RO, OP), "computers.new_group": _rw(RO, OP),
