@@ -40,6 +40,8 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": (_env("SECURE_COOKIES", "0") == "1"),
+        # The server keeps the idle clock (app/sessions.py); the cookie is sent once, at sign-in.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_LOGIN_FAILURES": int(_env("MAX_LOGIN_FAILURES", "5")),
         "LOGIN_LOCKOUT_SECONDS": int(_env("LOGIN_LOCKOUT_SECONDS", "300")),

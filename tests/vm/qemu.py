@@ -69,8 +69,8 @@ def _kvm_runs_guest() -> bool:
     with tempfile.TemporaryDirectory(prefix="castor-kvm-probe-") as tmp:
         disk, console = Path(tmp) / "probe.img", Path(tmp) / "console.log"
         disk.write_bytes(PROBE_SECTOR + bytes(510 - len(PROBE_SECTOR)) + b"\x55\xaa")
-        argv = [QEMU, "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults", "-display", "none",
-                "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
+        argv = [QEMU, "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults",
+                "-display", "none", "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
                 "-drive", f"file={disk},format=raw,if=ide"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
