@@ -20,7 +20,7 @@ BLUEPRINTS = (
     "app.auth",
     "app.dashboard",
     "app.images.views",
-    "app.categories",
+    "app.categories.views",
     "app.profiles.views",
     "app.modules.views",
     "app.computers.views",
@@ -28,8 +28,9 @@ BLUEPRINTS = (
     "app.boot",
     "app.multicast.views",
     "app.servers.views",
+    "app.replication.views",
     "app.admin",
-    "app.imaging_progress",
+    "app.modules.api",
     "app.api.images",
     "app.api.profiles",
     "app.api.plan",
@@ -72,7 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     for dotted in BLUEPRINTS:
         module = importlib.import_module(dotted)
         app.register_blueprint(module.bp)
-        if dotted.startswith("app.api."):
+        if module.bp.name.startswith("api_"):
             # API calls authenticate with tokens or signatures, not a session cookie.
             csrf.exempt(module.bp)
 

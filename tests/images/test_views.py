@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app.categories import domain as category_service
 from app.extensions import db as _db
-from app.images import categories as category_service
 from app.images import service
 from app.models import Image, record_history
 from tests.conftest import create_user, make_app
@@ -169,7 +169,7 @@ def test_tabs_link_only_existing_endpoints(client, app):
     nav = nav[:nav.index("</nav>")]
     for label in ("General", "Categories", "Schema", "History"):
         assert f">{label}</a>" in nav
-    assert ('>Replication</a>' in nav) == ("servers.image_replication" in app.view_functions)
+    assert ('>Replication</a>' in nav) == ("replication.image_replication" in app.view_functions)
     assert ('>Profiles</a>' in nav) == ("profiles.index" in app.view_functions)
     assert ">Created<" in page
 

@@ -34,7 +34,7 @@ EXPECTED: dict[str, str | dict] = {
     "admin.password": RO,
     # images
     "images.search": RO, "images.history": RO, "images.schema": RO, "images.schema_json": RO,
-    "imaging_progress.images_progress": RO, "images.new": _rw(RO, OP),
+    "images.progress": RO, "images.new": _rw(RO, OP),
     "images.general": _rw(RO, OP), "images.categories": _rw(RO, OP),
     "images.delete": AD, "images.bulk_delete": AD,
     "api_images.search_images": RO, "api_images.get_image": RO, "api_images.get_schema": RO,
@@ -56,10 +56,10 @@ EXPECTED: dict[str, str | dict] = {
     # modules: code that runs as root on the endpoints
     "modules.index": RO, "modules.kind_index": RO, "modules.new": _rw(RO, AD),
     "modules.edit": _rw(RO, AD), "modules.delete": AD, "modules.upload": AD,
-    "modules.delete_file": AD, "api_profiles.list_modules": RO, "api_profiles.get_module": RO,
-    "api_profiles.create_module": AD, "api_profiles.patch_module": AD,
-    "api_profiles.delete_module": AD, "api_profiles.upload_files": AD,
-    "api_profiles.delete_file": AD,
+    "modules.delete_file": AD, "api_modules.list_modules": RO, "api_modules.get_module": RO,
+    "api_modules.create_module": AD, "api_modules.patch_module": AD,
+    "api_modules.delete_module": AD, "api_modules.upload_files": AD,
+    "api_modules.delete_file": AD,
     # computers, tasks, multicast
     "computers.index": RO, "computers.groups": RO, "computers.new": _rw(RO, OP),
     "computers.edit": _rw(RO, OP), "computers.new_group": _rw(RO, OP),
@@ -77,7 +77,7 @@ EXPECTED: dict[str, str | dict] = {
     # peers (com servers) and replication
     "servers.index": RO, "servers.new": AD, "servers.edit": AD, "servers.delete": AD,
     "servers.test_connection": AD, "servers.settings": AD,
-    "servers.image_replication": _rw(RO, OP), "servers.replicate_now": OP,
+    "replication.image_replication": _rw(RO, OP), "replication.replicate_now": OP,
     "api_replication.list_servers": RO, "api_replication.get_server": RO,
     "api_replication.create_server": AD, "api_replication.update_server": AD,
     "api_replication.delete_server": AD, "api_replication.image_status": RO,
