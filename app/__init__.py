@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import auth, htmx, web_errors
+from app import auth, headers, htmx, web_errors
 from app.api import errors as api_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
@@ -67,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    headers.init_app(app)
     web_errors.init_app(app)
     api_errors.init_app(app)  # before the blueprints: it sets the id converter
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,25 @@ def create_user(app, username: str = "admin", password: str = "correct horse",
         return user.id
 
 
+def sign_in(app, client, user_id: int) -> None:
+    """Give a test client a real server-side session of the user, as signing in does."""
+    import secrets
+
+    from app.models import WebSession
+    from app.models.base import utcnow
+    from app.sessions import SID, hash_sid
+
+    sid = secrets.token_urlsafe(32)
+    with app.app_context():
+        now = utcnow()
+        lifetime = timedelta(hours=float(app.config["SESSION_LIFETIME_HOURS"]))
+        _db.session.add(WebSession(sid_hash=hash_sid(sid), user_id=user_id, created_at=now,
+                                   last_seen_at=now, expires_at=now + lifetime))
+        _db.session.commit()
+    with client.session_transaction() as session:
+        session[SID] = sid
+
+
 @pytest.fixture
 def admin_user(app):
     """An admin account: admin / correct horse."""
@@ -95,8 +115,7 @@ def admin_user(app):
 def client(app, admin_user):
     """A test client signed in as the admin."""
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = admin_user
+    sign_in(app, client, admin_user)
     return client
 
 

@@ -6,14 +6,13 @@ import re
 
 from app.extensions import db as _db
 from app.models import ApiToken, User
-from tests.conftest import create_user
+from tests.conftest import create_user, sign_in
 
 
 def test_admin_is_for_admins_only(app, anon_client):
     user_id = create_user(app, "plain", "password1", admin=False)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     assert client.get("/admin/").status_code == 403
     assert client.post("/admin/tokens", data={"name": "x"}).status_code == 403
     assert "Admin</a>" not in client.get("/images/").get_data(as_text=True)

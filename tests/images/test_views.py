@@ -12,7 +12,7 @@ from app.categories import domain as category_service
 from app.extensions import db as _db
 from app.images import service
 from app.models import Image, record_history
-from tests.conftest import create_user, make_app
+from tests.conftest import create_user, make_app, sign_in
 
 
 def _make(app, name: str, **kwargs) -> int:
@@ -235,8 +235,7 @@ def test_missing_csrf_token_is_refused(tmp_path):
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
     user_id = create_user(app)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     data = {"name": "nocsrf", "environment": "linux", "image_type": "block"}
     assert client.post("/images/new", data=data).status_code == 400
     assert client.post("/images/delete", data={"image_ids": ["1"]}).status_code == 400

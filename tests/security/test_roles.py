@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.extensions import db as _db
 from app.models import ApiToken, User
-from tests.conftest import make_app
+from tests.conftest import make_app, sign_in
 
 ANYONE, PEER, CLIENT = "public", "peer", "client"
 RO, OP, AD = "readonly", "operator", "admin"
@@ -153,8 +153,7 @@ def _call(app, tokens, who: str, method: str, url: str):
         if url.startswith("/api/"):
             headers["Authorization"] = f"Bearer {token}"
         else:
-            with client.session_transaction() as session:
-                session["user_id"] = user_id
+            sign_in(app, client, user_id)
     return client.open(url, method=method, headers=headers, data={})
 
 
@@ -243,8 +242,7 @@ def test_an_operator_cannot_unprotect_in_the_web_ui(app, people):
     client = app.test_client()
     with app.app_context():
         user_id = _db.session.scalar(_db.select(User.id).filter_by(username=OP))
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     answer = client.post(f"/images/{people['image']}", data={
         "name": "golden", "description": "", "enabled": "y", "on_demand": "y",
         "replication_mode": "global"})
