@@ -8,6 +8,8 @@ client already holds.
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from app.auth import PUBLIC_ENDPOINTS
@@ -67,7 +69,7 @@ def ipxe():
         return _script(bootfiles.render_ipxe_task(
             base_url=server_url, kernel=kernel, boot_image=image, args=args,
             title=bootfiles.task_title(task)))
-    profile = match_model(request.args.get("model", "")[:128]) if task is None else None
+    profile = match_model(_model_arg()) if task is None else None
     if profile is not None:
         return _script(_model_match_script(config, profile))
     kernel, image = bootfiles.boot_choice(config, None)
@@ -75,6 +77,19 @@ def ipxe():
                                       f"castor_server={server_url} castor_mode=ondemand") if part)
     return _script(bootfiles.render_ipxe_menu(base_url=server_url, kernel=kernel,
                                               boot_image=image, args=args))
+
+
+def _model_arg() -> str:
+    """Return the SMBIOS product name iPXE sent.
+
+    `${product:uristring}` escapes spaces as %20 but sends '+' as is, which a form decoder
+    would turn into a space ("i440FX + PIIX"): the query is decoded without that rule.
+    """
+    for pair in request.query_string.decode("latin-1").split("&"):
+        key, _, value = pair.partition("=")
+        if key == "model":
+            return unquote(value, errors="replace")[:128]
+    return ""
 
 
 def _model_match_script(config, profile) -> str:

@@ -93,3 +93,11 @@ def test_anonymous_check_in_never_joins_a_web_task(app, anon_client, api_headers
         "mac": MAC, "model": "Castor Lab PC 2"})
     assert answer.status_code == 401 and "token" not in answer.get_json()
     assert [t.kind for t in _tasks(app)] == ["upload"]
+
+
+def test_a_plus_in_the_model_is_kept_as_ipxe_sends_it(app, anon_client):
+    # iPXE's uristring escapes the spaces of QEMU's product name but not its '+'.
+    _matching_image(app, "Standard PC (i440FX + PIIX, 1996)", "equals")
+    script = anon_client.get(f"/boot/ipxe?mac={MAC}"
+                             "&model=Standard%20PC%20(i440FX%20+%20PIIX,%201996)").get_data(True)
+    assert "castor_mode=modelmatch" in script
