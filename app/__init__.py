@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import auth, headers, htmx, web_errors
+from app import auth, headers, htmx, vault, web_errors
 from app.api import errors as api_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
@@ -61,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    vault.secure_instance(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

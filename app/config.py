@@ -14,11 +14,13 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 def instance_secret(instance_path: Path) -> str:
     """Return the secret key kept in the instance folder, creating it on first use."""
+    from app.vault import make_private, write_private
+
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(key_file, secrets.token_hex(32).encode())  # 0600 from the start
+    make_private(key_file)
     return key_file.read_text().strip()
 
 

@@ -38,6 +38,9 @@ from app.storage import (
 log = logging.getLogger("castor.uploads")
 
 STALE_SECONDS = 6 * 3600
+# An upload whose staging folder saw no byte for this long has lost its client: a new
+# upload of the same image may replace it. Until then only its own task may.
+IDLE_SECONDS = 600
 
 
 class UploadError(ReceiveError):
@@ -85,6 +88,50 @@ def abort_upload(storage_path: str, upload_id: str) -> bool:
     return existed
 
 
+def end_on_demand_task(task_id: int | None, error: str) -> None:
+    """Fail the on-demand task of an upload the server gave up on (its client may be gone).
+
+    A web task is left to its own life (the machine may boot into it again); an on-demand
+    task exists only for this upload, and nobody else would ever end it.
+    """
+    from app.models import Task
+    from app.tasks.service import finish_task
+
+    task = db.session.get(Task, task_id) if task_id else None
+    if task is not None and task.on_demand and task.is_active:
+        finish_task(task, "failed", error)
+        db.session.commit()
+
+
+def fail_upload(storage_path: str, upload_id: str, error: str) -> bool:
+    """Abort an upload on the server's side: remove its staging folder, end its on-demand task."""
+    try:
+        task_id = load_state(storage_path, upload_id).get("task_id")
+    except (UploadError, ValueError, OSError):
+        task_id = None
+    removed = abort_upload(storage_path, upload_id)
+    end_on_demand_task(task_id, f"upload aborted by the server: {error}")
+    return removed
+
+
+def _last_activity(folder) -> float:
+    """When anything in a staging folder last changed (bytes still arriving count)."""
+    stamps = [folder.stat().st_mtime]
+    for path in folder.rglob("*"):
+        try:
+            stamps.append(path.stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    return max(stamps)
+
+
+def _read_state(folder) -> dict:
+    try:
+        return json.loads((folder / STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def cleanup_stale(storage_path: str, max_age: float = STALE_SECONDS) -> list[str]:
     """Remove staging folders idle for longer than max_age seconds; return their ids."""
     root = staging_root(storage_path)
@@ -96,8 +143,11 @@ def cleanup_stale(storage_path: str, max_age: float = STALE_SECONDS) -> list[str
         state = folder / STATE
         stamp = state.stat().st_mtime if state.exists() else folder.stat().st_mtime
         if now - stamp > max_age:
+            task_id = _read_state(folder).get("task_id")
             Area(folder).discard()
             removed.append(folder.name)
+            end_on_demand_task(task_id, "upload abandoned: no data for "
+                                        f"{int(max_age // 3600)} hours")
     return removed
 
 
@@ -108,14 +158,28 @@ def start_upload(storage_path: str, image: Image, profile_id: int | None, userna
         raise UploadError(f"image {image.name} is protected: unprotect it to upload over it",
                           409)
     cleanup_stale(storage_path)
-    # One upload per image: a new session replaces an older one (its client is gone).
+    # One upload per image. A running one is replaced only by its own task starting over
+    # (the machine rebooted) or once it has gone quiet (its client is gone); anyone else
+    # is refused, so one client cannot break another's upload.
     root = staging_root(storage_path)
     if root.is_dir():
         for folder in root.iterdir():
-            state = folder / STATE
-            if state.exists() and json.loads(state.read_text()).get("image") == image.name:
-                log.info("upload %s of %s replaced by a new one", folder.name, image.name)
-                shutil.rmtree(folder, ignore_errors=True)
+            other = _read_state(folder)
+            if other.get("image") != image.name:
+                continue
+            same_task = task_id is not None and other.get("task_id") == task_id
+            idle = time.time() - _last_activity(folder)
+            if not same_task and idle < IDLE_SECONDS:
+                raise UploadError(
+                    f"image {image.name} is being uploaded by {other.get('username')} "
+                    f"(upload {folder.name}); wait for it, or abort that upload", 409,
+                    upload_id=folder.name)
+            log.info("upload %s of %s replaced by a new one", folder.name, image.name)
+            shutil.rmtree(folder, ignore_errors=True)
+            if not same_task:
+                end_on_demand_task(other.get("task_id"),
+                                   "upload replaced by a new one after "
+                                   f"{int(idle)} s without data")
     upload_id = secrets.token_hex(16)
     _area(storage_path, upload_id).root.mkdir(parents=True)
     state = {"upload_id": upload_id, "image": image.name, "image_id": image.id,
@@ -162,9 +226,9 @@ def receive_file(storage_path: str, upload_id: str, relative: str,
             answer = area.receive(relative, read, offset=offset or 0, length=length,
                                   size=expected_size, final=final,
                                   sha256=expected_sha256.lower() if expected_sha256 else None)
-    except UploadError:
+    except UploadError as exc:
         # Client gone, disk full, bad bytes, wrong offset: this upload cannot complete.
-        abort_upload(storage_path, upload_id)
+        fail_upload(storage_path, upload_id, exc.message)
         raise
     if not final:
         return {"path": answer["path"], "offset": answer["received_bytes"]}
@@ -248,9 +312,10 @@ def complete_upload(storage_path: str, upload_id: str, image: Image, declared: l
             manifest = commit_copy(storage_path, image.name, area, manifest, kind="upload",
                                    record=record, finish=finish_upload_row, status=422,
                                    extras=[], keep=(SCHEMA,), enrich=True)
-    except BaseException:
+    except BaseException as exc:
         db.session.rollback()
-        abort_upload(storage_path, upload_id)
+        fail_upload(storage_path, upload_id, getattr(exc, "message", "") or str(exc)
+                    or type(exc).__name__)
         raise
     _after_upload(image)
     return manifest

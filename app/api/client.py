@@ -39,6 +39,7 @@ from app.tickets import TicketError, exchange_ticket, issue_task_token
 from app.uploads import (
     abort_upload,
     complete_upload,
+    fail_upload,
     load_state,
     receive_file,
     save_schema,
@@ -333,7 +334,7 @@ def finish_upload(upload_id: str):
     require_upload(state)
     image = db.session.get(Image, state["image_id"])
     if image is None:
-        abort_upload(storage, upload_id)
+        fail_upload(storage, upload_id, "the image was deleted during the upload")
         return api_error(404, "the image was deleted during the upload")
     data = check_fields(json_object(optional=True), COMPLETE_FIELDS)
     manifest = complete_upload(storage, upload_id, image, data.get("files", []),

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.vault import EncryptedString
 
 REPLICATION_STATES = ("pending", "in_progress", "replicated", "failed")
 
@@ -21,7 +22,8 @@ class ComServer(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(64), unique=True)
     url: Mapped[str] = mapped_column(String(256))
-    shared_secret: Mapped[str] = mapped_column(String(128), default="")
+    # Encrypted with the vault key (app.vault): the database alone does not hold it.
+    shared_secret: Mapped[str] = mapped_column(EncryptedString(1024), default="")
     role_imaging: Mapped[bool] = mapped_column(default=True)
     role_multicast: Mapped[bool] = mapped_column(default=True)
     role_pxe: Mapped[bool] = mapped_column(default=True)
