@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import auth, htmx, web_errors
+from app import auth, headers, htmx, web_errors
 from app.api import errors as api_errors
 from app.config import load_config
 from app.extensions import csrf, db, migrate
@@ -20,7 +20,7 @@ BLUEPRINTS = (
     "app.auth",
     "app.dashboard",
     "app.images.views",
-    "app.categories",
+    "app.categories.views",
     "app.profiles.views",
     "app.modules.views",
     "app.computers.views",
@@ -28,8 +28,9 @@ BLUEPRINTS = (
     "app.boot",
     "app.multicast.views",
     "app.servers.views",
+    "app.replication.views",
     "app.admin",
-    "app.imaging_progress",
+    "app.modules.api",
     "app.api.images",
     "app.api.profiles",
     "app.api.plan",
@@ -66,13 +67,14 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     auth.init_app(app)
+    headers.init_app(app)
     web_errors.init_app(app)
     api_errors.init_app(app)  # before the blueprints: it sets the id converter
 
     for dotted in BLUEPRINTS:
         module = importlib.import_module(dotted)
         app.register_blueprint(module.bp)
-        if dotted.startswith("app.api."):
+        if module.bp.name.startswith("api_"):
             # API calls authenticate with tokens or signatures, not a session cookie.
             csrf.exempt(module.bp)
 

@@ -1,17 +1,18 @@
-"""Admin: users, API tokens and changing one's own password."""
+"""Admin: users, their sign-in sessions, API tokens and changing one's own password."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
+from app import sessions
 from app.auth import admin_required, current_user
 from app.extensions import db
 from app.images.forms import ConfirmForm
-from app.models import ApiToken, User, record_history
+from app.models import ApiToken, User, WebSession, record_history
 from app.models.users import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -71,10 +72,16 @@ def _render(user_form: UserForm | None = None, token_form: TokenForm | None = No
     """Render the admin page with its forms."""
     users = db.session.scalars(db.select(User).order_by(User.username)).all()
     tokens = db.session.scalars(db.select(ApiToken).order_by(ApiToken.created_at.desc())).all()
+    live = sessions.live_sessions()
+    signed_in = {}
+    for row in live:
+        signed_in[row.user_id] = signed_in.get(row.user_id, 0) + 1
+    current = sessions.current()
     return render_template(
         "admin/index.html", users=users, tokens=tokens, user_form=user_form or UserForm(),
         token_form=token_form or TokenForm(), new_token=new_token, confirm_form=ConfirmForm(),
-        role_form=RoleForm(),
+        role_form=RoleForm(), web_sessions=live, signed_in=signed_in,
+        current_session_id=current.id if current else None,
     ), status
 
 
@@ -118,6 +125,7 @@ def delete_user(user_id: int):
         flash("The last administrator can't be deleted.", "error")
         return redirect(url_for("admin.index"), 303)
     record_history("user", user.id, "delete", {"username": user.username})
+    sessions.revoke(user.id)
     db.session.delete(user)
     db.session.commit()
     flash(f"User {user.username} deleted, with their API tokens.", "success")
@@ -143,6 +151,27 @@ def set_role(user_id: int):
     return redirect(url_for("admin.index"), 303)
 
 
+@bp.post("/users/<int:user_id>/sessions")
+@admin_required
+def revoke_sessions(user_id: int):
+    """Sign a user out: one session (form field `session_id`) or every one of theirs."""
+    user = db.session.get(User, user_id) or abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    session_id = request.form.get("session_id", "")
+    if session_id and not session_id.isdigit():
+        abort(400)
+    if session_id and db.session.scalar(db.select(WebSession.id).filter_by(
+            id=int(session_id), user_id=user.id)) is None:
+        abort(404)
+    ended = sessions.revoke(user.id, int(session_id) if session_id else None)
+    record_history("user", user.id, "sessions_revoked", {"username": user.username,
+                                                         "sessions_ended": ended})
+    db.session.commit()
+    flash(f"{user.username}: {ended} session{'' if ended == 1 else 's'} signed out.", "success")
+    return redirect(url_for("admin.index"), 303)
+
+
 @bp.route("/password", methods=["GET", "POST"])
 def password():
     """Change the signed-in user's own password (any user, not only admins)."""
@@ -150,9 +179,14 @@ def password():
     if form.validate_on_submit():
         user = current_user()
         user.set_password(form.password.data)
-        record_history("user", user.id, "password", {"username": user.username})
+        here = sessions.current()
+        # Whoever signed in with the old password is signed out everywhere but here.
+        ended = sessions.revoke(user.id, keep=here.id if here else None)
+        record_history("user", user.id, "password", {"username": user.username,
+                                                     "sessions_ended": ended})
         db.session.commit()
-        flash("Password changed.", "success")
+        flash("Password changed." + (f" {ended} other session{'s' if ended > 1 else ''} "
+                                     "signed out." if ended else ""), "success")
         return redirect(url_for("images.search"), 303)
     return render_template("admin/password.html", form=form), 400 if form.errors else 200
 

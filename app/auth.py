@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_wtf import FlaskForm
@@ -24,8 +22,9 @@ from markupsafe import escape
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from app import roles
+from app import roles, sessions
 from app.extensions import db
+from app.login import LoginRefused, authenticate
 from app.models.base import utcnow
 from app.models.users import ApiToken, User, hash_token
 
@@ -92,7 +91,9 @@ def _refuse(status: int, message: str):
     if request.path.startswith("/api/"):
         return jsonify({"error": message}), status
     if status == 401:
-        return redirect(url_for("auth.login", next=request.full_path))
+        query = request.query_string.decode("latin-1")
+        back = request.path + (f"?{query}" if query else "")
+        return redirect(url_for("auth.login", next=back))
     return f"<!doctype html><title>Forbidden</title><p>{escape(message)}</p>", 403
 
 
@@ -120,6 +121,7 @@ def _check_role():
 def init_app(app: Flask) -> None:
     """Put every route behind its role decision; API paths take a bearer token."""
     roles.init_app(app)
+    sessions.init_app(app)
 
     @app.before_request
     def _gate():
@@ -127,9 +129,7 @@ def init_app(app: Flask) -> None:
         if request.path.startswith("/api/"):
             g.user = user_from_bearer()
         else:
-            user_id = session.get("user_id")
-            if user_id is not None:
-                g.user = db.session.get(User, user_id)
+            g.user = sessions.load()
         return _check_role()
 
     @app.context_processor
@@ -138,10 +138,23 @@ def init_app(app: Flask) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Return a local redirect target, never another host."""
-    # Browsers read "/\\host" as "//host": a backslash must not sneak another host in.
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("images.search")
+    """Return a same-site relative path to go on to, else the image list.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so a
+    slash, a tab and "/evil.com" mean "//evil.com", and so does "/" + backslash + "evil.com":
+    anything with a control character, whitespace or a backslash is refused, as is anything
+    naming a scheme or a host.
+    """
+    fallback = url_for("images.search")
+    if not target or len(target) > 2048:
+        return fallback
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target) or "\\" in target:
+        return fallback
+    if not target.startswith("/") or target.startswith("//"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
     return target
 
 
@@ -150,33 +163,25 @@ def login():
     """Show the sign-in form and sign the user in."""
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(db.select(User).filter_by(username=form.username.data))
-        now = utcnow()
-        if user is not None and user.locked_until and user.locked_until > now:
-            flash("Too many failed sign-ins: try again in a few minutes.", "error")
-            return render_template("auth/login.html", form=form), 429
-        if user is None or not user.check_password(form.password.data):
-            if user is not None:
-                user.failed_logins += 1
-                if user.failed_logins >= current_app.config["MAX_LOGIN_FAILURES"]:
-                    lockout = current_app.config["LOGIN_LOCKOUT_SECONDS"]
-                    user.locked_until = now + timedelta(seconds=lockout)
-                    user.failed_logins = 0
-                db.session.commit()
-            flash("Wrong username or password.", "error")
-            return render_template("auth/login.html", form=form), 401
-        user.failed_logins = 0
-        user.locked_until = None
-        db.session.commit()
-        session.clear()
-        session["user_id"] = user.id
-        session.permanent = True
+        try:
+            user = authenticate(form.username.data, form.password.data,
+                                request.remote_addr or "")
+        except LoginRefused as exc:
+            if exc.status == 429:
+                flash(f"{str(exc).capitalize()}.", "error")
+            else:
+                flash("Wrong username or password.", "error")
+            answer = render_template("auth/login.html", form=form), exc.status
+            if exc.retry_after:
+                return *answer, {"Retry-After": str(exc.retry_after)}
+            return answer
+        sessions.start(user)
         return redirect(_safe_next(request.args.get("next")), 303)
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout():
-    """Sign the user out."""
-    session.clear()
+    """Sign the user out: the server forgets the session, so the old cookie is worthless."""
+    sessions.end()
     return redirect(url_for("auth.login"), 303)

@@ -49,7 +49,7 @@ POLICY: dict[str, str] = {
     # need an admin.
     "home": _RO, "dashboard.index": _RO, "images.search": _RO, "images.history": _RO,
     "images.schema": _RO,
-    "images.schema_json": _RO, "imaging_progress.images_progress": _RO,
+    "images.schema_json": _RO, "images.progress": _RO,
     "images.new": _OP, "images.general": _OP, "images.categories": _OP,
     "images.delete": "admin", "images.bulk_delete": "admin",
     "api_images.search_images": _RO, "api_images.get_image": _RO,
@@ -74,10 +74,10 @@ POLICY: dict[str, str] = {
     "modules.index": _RO, "modules.kind_index": _RO,
     "modules.new": _AD, "modules.edit": _AD, "modules.delete": "admin",
     "modules.upload": "admin", "modules.delete_file": "admin",
-    "api_profiles.list_modules": _RO, "api_profiles.get_module": _RO,
-    "api_profiles.create_module": "admin", "api_profiles.patch_module": "admin",
-    "api_profiles.delete_module": "admin", "api_profiles.upload_files": "admin",
-    "api_profiles.delete_file": "admin",
+    "api_modules.list_modules": _RO, "api_modules.get_module": _RO,
+    "api_modules.create_module": "admin", "api_modules.patch_module": "admin",
+    "api_modules.delete_module": "admin", "api_modules.upload_files": "admin",
+    "api_modules.delete_file": "admin",
     # Computers, groups, tasks and multicast sessions: operators.
     **{f"computers.{name}": _OP for name in (
         "index", "groups", "new", "edit", "new_group", "edit_group", "delete", "delete_group",
@@ -93,7 +93,7 @@ POLICY: dict[str, str] = {
     # Com servers (peers and their shared secrets): admins; an image's replication: operators.
     "servers.index": _RO, "servers.new": "admin", "servers.edit": "admin",
     "servers.delete": "admin", "servers.test_connection": "admin", "servers.settings": "admin",
-    "servers.image_replication": _OP, "servers.replicate_now": _OP,
+    "replication.image_replication": _OP, "replication.replicate_now": _OP,
     "api_replication.list_servers": _RO, "api_replication.get_server": _RO,
     "api_replication.create_server": "admin", "api_replication.update_server": "admin",
     "api_replication.delete_server": "admin", "api_replication.image_status": _RO,

@@ -128,6 +128,33 @@ def nvram_commands(disk_path: str, esp_partition: int, entries: list[dict],
     return commands
 
 
+def network_first_order(verbose: str, labels: set[str]) -> list[str] | None:
+    """Return a BootOrder keeping this boot's network entry ahead of the new entries.
+
+    `efibootmgr --create` puts a new entry first, so the machine would never boot from the
+    network again, and Castor could not reach it with its next task. When this environment
+    was network-booted (BootCurrent's device path names a MAC), that entry stays first, the
+    new entries follow, then the rest; None when nothing needs to change.
+    """
+    current = re.search(r"^BootCurrent:\s*([0-9A-Fa-f]{4})", verbose, re.M)
+    order = re.search(r"^BootOrder:\s*([0-9A-Fa-f,]+)", verbose, re.M)
+    if not current or not order:
+        return None
+    paths, names = {}, {}
+    for line in verbose.splitlines():
+        match = re.match(r"^Boot([0-9A-Fa-f]{4})\*?\s+([^\t]*)\t?(.*)$", line.strip())
+        if match:
+            number = match.group(1).upper()
+            names[number], paths[number] = match.group(2).strip(), match.group(3)
+    number = current.group(1).upper()
+    if "MAC(" not in paths.get(number, ""):
+        return None
+    numbers = [n.upper() for n in order.group(1).split(",") if n]
+    new = [n for n in numbers if names.get(n) in labels]
+    wanted = [number] + new + [n for n in numbers if n != number and n not in new]
+    return None if wanted == numbers else wanted
+
+
 def update_nvram(disk_path: str, esp_partition: int, entries: list[dict],
                  firmware_dir: Path = EFI_FIRMWARE_DIR) -> list[list[str]]:
     """Create the EFI boot entries when booted in EFI mode; return the commands run."""
@@ -145,7 +172,17 @@ def update_nvram(disk_path: str, esp_partition: int, entries: list[dict],
     commands = nvram_commands(disk_path, esp_partition, entries,
                               parse_boot_entries(run(["efibootmgr"])))
     for argv in commands:
+        log.info("NVRAM: %s", " ".join(argv))
         run(argv)
+    order = network_first_order(run(["efibootmgr", "-v"]), {e["label"] for e in entries})
+    if order:
+        argv = ["efibootmgr", "-q", "-o", ",".join(order)]
+        log.info("NVRAM: %s (the network entry this machine booted from stays first)",
+                 " ".join(argv))
+        run(argv)
+        commands.append(argv)
+    # What the firmware holds now, in the task's log: the entry and where BootOrder puts it.
+    log.info("NVRAM boot entries now:\n%s", run(["efibootmgr"]).strip())
     return commands
 
 

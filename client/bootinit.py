@@ -119,6 +119,9 @@ def task_credentials(settings: dict[str, str]) -> list[str]:
 def client_argv(settings: dict[str, str]) -> list[str]:
     """Return the command this boot runs: task mode, or the on-demand menu."""
     server = settings["server"]
+    if settings.get("mode") == "modelmatch":
+        # No task existed to bind a credential to: the server deploys by this machine's model.
+        return ["castor-client", "--server", server, "task", "--model-match"]
     if settings.get("mode") == "ondemand" or not task_credentials(settings):
         return [sys.executable, "-m", "client.ondemand", "--server", server]
     credentials = task_credentials(settings)

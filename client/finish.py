@@ -161,6 +161,7 @@ def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
 def update_boot_entries(disk: Disk, plan: dict, schema: dict, options: dict) -> None:
     """Recreate EFI boot entries from the schema (unless the profile disables it)."""
     if options.get("dont_update_nvram"):
+        log.info("not updating NVRAM: the profile's Don't Update NVRAM is on")
         return
     source = next((d for d in schema.get("disks", []) if d["index"] == plan["disk_index"]), {})
     entries, esp = [], None

@@ -124,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         # A task can start from its one-time boot ticket instead of a token.
-        if not args.server or not (args.token or getattr(args, "ticket", None)):
+        credential = (args.token or getattr(args, "ticket", None)
+                      or getattr(args, "model_match", False))  # model match: none needed
+        if not args.server or not credential:
             raise ClientError("--server and --token (or CASTOR_SERVER/CASTOR_TOKEN) are needed")
         api = Api(args.server, args.token)
         return COMMANDS[args.command][1](args, api)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from client import efiboot
 from client.run import CommandError, run
 
 SCHEMA_FORMAT = "castor-schema"
@@ -226,6 +227,8 @@ def probe_disk(disk, index: int) -> dict:
             continue
         info = filesystem_info(dev, fs_type) if fs_type else {}
         part["filesystem"] = filesystem_entry(blkid, info, part["size_sectors"] * sector)
+        if fs_type == "vfat" and efiboot.is_esp(part):
+            part["efi_boot"] = efiboot.efi_boot_entry(dev, part)
     starts = [p["start_sector"] for p in partitions if p["role"] != "logical"]
     if table["table"] == "gpt":
         first, last = int(table["first_lba"]), int(table["last_lba"])

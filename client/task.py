@@ -266,6 +266,9 @@ def _task_args(parser) -> None:
     parser.add_argument("--disk", action="append", dest="disks", default=[], metavar="DEV",
                         help="block device or raw disk-image file to image (repeatable; default: "
                              "automatic selection)")
+    parser.add_argument("--model-match", action="store_true",
+                        help="check in without a credential: only a profile's model match can "
+                             "give this machine a deploy (the model-match boot)")
     parser.add_argument("--dry-run", action="store_true",
                         help="do not reboot or power off when the task ends")
     parser.add_argument("--poll", type=float, default=5.0, help="queue poll interval (s)")

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,22 @@ from app.models import ApiToken, User
 
 pytest_plugins = ("tests.browser",)  # the shared Chromium harness: live, page
 
-REDIS_URL = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url() -> str:
+    """The test Redis database; each parallel test worker (gw0, gw1, ...) gets its own."""
+    base = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return base
+    prefix, _, number = base.rpartition("/")
+    return f"{prefix}/{(int(number) - int(worker[2:])) % 16}"
+
+
+REDIS_URL = _redis_url()
+# Tests that open fixed multicast ports or network namespaces with servers and VMs run in one
+# worker, one after another (make test runs `pytest -n 2 --dist loadgroup`).
+SERIAL_GROUPS = {"multicast": "network", "netboot": "network"}
 PG_ADMIN_URL = os.environ.get("CASTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -70,6 +86,25 @@ def create_user(app, username: str = "admin", password: str = "correct horse",
         return user.id
 
 
+def sign_in(app, client, user_id: int) -> None:
+    """Give a test client a real server-side session of the user, as signing in does."""
+    import secrets
+
+    from app.models import WebSession
+    from app.models.base import utcnow
+    from app.sessions import SID, hash_sid
+
+    sid = secrets.token_urlsafe(32)
+    with app.app_context():
+        now = utcnow()
+        lifetime = timedelta(hours=float(app.config["SESSION_LIFETIME_HOURS"]))
+        _db.session.add(WebSession(sid_hash=hash_sid(sid), user_id=user_id, created_at=now,
+                                   last_seen_at=now, expires_at=now + lifetime))
+        _db.session.commit()
+    with client.session_transaction() as session:
+        session[SID] = sid
+
+
 @pytest.fixture
 def admin_user(app):
     """An admin account: admin / correct horse."""
@@ -80,8 +115,7 @@ def admin_user(app):
 def client(app, admin_user):
     """A test client signed in as the admin."""
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = admin_user
+    sign_in(app, client, admin_user)
     return client
 
 
@@ -182,3 +216,15 @@ def tiny_store(tmp_path):
             subprocess.run(["umount", str(mount)], check=True)
     finally:
         subprocess.run(["losetup", "-d", device], check=True)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Keep the tests of SERIAL_GROUPS' folders in one worker when the suite runs in parallel."""
+    tests_root = Path(__file__).parent
+    for item in items:
+        try:
+            folder = Path(item.fspath).relative_to(tests_root).parts[0]
+        except ValueError:
+            continue
+        if folder in SERIAL_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[folder]))

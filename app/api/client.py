@@ -29,7 +29,12 @@ from app.images.service import ImageError, image_for_on_demand_upload
 from app.login import LoginRefused, authenticate
 from app.models import ApiToken, Image, ImageProfile, Task
 from app.models.base import utcnow
-from app.tasks.service import TaskError, refresh_boot_files, task_for_checkin
+from app.tasks.service import (
+    TaskError,
+    model_match_checkin,
+    refresh_boot_files,
+    task_for_checkin,
+)
 from app.tickets import TicketError, exchange_ticket, issue_task_token
 from app.uploads import (
     abort_upload,
@@ -145,7 +150,7 @@ def checkin():
         g.task = ticket_task
         token = issue_task_token(ticket_task)
     elif resolve_task_token() is None and g.get("user") is None:
-        return api_error(401, "a boot ticket, an API token or a task token is required")
+        return _model_match_checkin(body, mac)
     try:
         result = task_for_checkin(
             mac, str(body.get("client_id") or ""), str(body.get("model") or ""),
@@ -169,6 +174,24 @@ def checkin():
         "model_match": result.model_match,
         "on_demand": result.task is None,
     })
+
+
+def _model_match_checkin(body: dict, mac: str):
+    """Answer a check-in without credential: only a profile's model match gives it work."""
+    try:
+        result = model_match_checkin(
+            mac, str(body.get("client_id") or ""), str(body.get("model") or "")[:128],
+            serial=str(body.get("serial") or ""), system_uuid=str(body.get("system_uuid") or ""),
+            name=str(body.get("name") or ""))
+    except (ValueError, TaskError):
+        result = None
+    if result is None:
+        db.session.rollback()
+        return api_error(401, "a boot ticket, an API token or a task token is required "
+                              "(no profile's model match gives this machine a deploy)")
+    db.session.commit()
+    return jsonify({"computer": result.computer.to_dict(), "task": task_payload(result.task),
+                    "token": result.token, "model_match": True, "on_demand": False})
 
 
 @bp.get("/images")

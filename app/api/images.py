@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
 from app.api.body import json_object
+from app.categories import domain as category_service
 from app.extensions import db
-from app.images import categories as category_service
 from app.images import service
 from app.images.search import CATEGORY_MODES, SearchParams, parse_limit, preload_categories
 from app.images.search import search_images as run_search

@@ -64,7 +64,13 @@ JOIN_FIELDS = {"session": Text(64), "client_id": Text(128), "computer": Text(128
 PROGRESS_FIELDS = {"stream": Field(int, minimum=0, maximum=10000),
                    **{k: Field(float, minimum=0, maximum=MAX_ID)
                       for k in ("bytes", "total", "rate_bps")}}
-REPORT_FIELDS = {"error": Text()}
+REPORT_FIELDS = {
+    "error": Text(),
+    "multicast_bytes": Field(int, minimum=0, maximum=MAX_ID,
+                             description="bytes this client took from the streams"),
+    "http_bytes": Field(int, minimum=0, maximum=MAX_ID,
+                        description="bytes this client completed over HTTP"),
+}
 
 
 @bp.get("/multicast/sessions")
@@ -235,6 +241,10 @@ def report(member_id: int, outcome: str):
     member.finished_at = utcnow()
     if outcome == "failed":
         member.session.append_log(f"{member.label}: failed: {member.error}")
+    elif "multicast_bytes" in body or "http_bytes" in body:
+        member.session.append_log(
+            f"{member.label}: done, {body.get('multicast_bytes', 0)} bytes by multicast, "
+            f"{body.get('http_bytes', 0)} by HTTP")
     db.session.commit()
     current_app.logger.info("multicast client %s %s", member.id, outcome)
     return jsonify(member.to_dict())

@@ -1,4 +1,4 @@
-"""REST API: image profiles, their module assignments, and modules.
+"""REST API: image profiles and their module assignments (modules: app.modules.api).
 
 The rules are those of the pages: validation lives in app.profiles.options,
 app.profiles.assignments and app.modules.domain, which both call.
@@ -14,7 +14,7 @@ from app.api import token_required
 from app.api.body import Id, Text, check_fields, json_object
 from app.extensions import db
 from app.models import Image, ImageProfile
-from app.modules.api import NotFound, kind_or_error, register_module_routes
+from app.modules.api import NotFound, kind_or_error
 from app.modules.domain import KINDS
 from app.profiles import assignments, domain
 from app.profiles.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
@@ -178,8 +178,5 @@ def delete_assignment(image_id: int, profile_id: int, kind: str, assignment_id: 
     db.session.commit()
     return "", 204
 
-
-# Modules CRUD (/api/v1/modules/<kind>) shares this blueprint and its errors.
-register_module_routes(bp, token_required)
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp"]

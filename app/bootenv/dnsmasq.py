@@ -42,8 +42,12 @@ def _checked(value: str, what: str) -> str:
 
 
 def boot_url(server_url: str) -> str:
-    """Return the URL iPXE clients fetch their script from (iPXE expands ${net0/mac})."""
-    return server_url.rstrip("/") + "/boot/ipxe?mac=${net0/mac}"
+    """Return the URL iPXE clients fetch their script from.
+
+    iPXE expands ${net0/mac} and the SMBIOS product name (URL-encoded), which the server
+    compares with the profiles' model match.
+    """
+    return server_url.rstrip("/") + "/boot/ipxe?mac=${net0/mac}&model=${product:uristring}"
 
 
 def render(config: ProxyConfig) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 
+from app.computers.blueprint import bp
 from app.computers.forms import GroupForm
-from app.computers.views import bp
 from app.extensions import db
 from app.models import ComputerGroup, record_history
 

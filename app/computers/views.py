@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from app import htmx
+from app.computers import groups  # noqa: F401  (its routes are on bp)
+from app.computers.blueprint import bp
 from app.computers.forms import ComputerForm
 from app.extensions import db
 from app.models import Computer, History, Task, record_history
 from app.models.computers import ACTIVE_STATES
 from app.tasks.service import TaskError, active_task_for, create_task
-
-bp = Blueprint("computers", __name__, url_prefix="/computers")
 
 PAGE_LIMITS = (25, 100, 500)
 
@@ -138,5 +138,3 @@ def start_task(computer_id: int, kind: str):
           "PXE boot it (or run castor-client task on it).", "success")
     return redirect(url_for("tasks.index"), 303)
 
-
-from app.computers import groups  # noqa: E402,F401  (its routes live on this blueprint)

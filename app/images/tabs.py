@@ -9,10 +9,10 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from app.extensions import db
 from app.images import history as image_history
 from app.images import service
+from app.images.blueprint import bp
 from app.images.forms import ConfirmForm
 from app.images.loaders import image_or_404
 from app.images.schema_view import describe_disk
-from app.images.views import bp
 from app.models import Category, History
 
 HISTORY_PAGE = 50

@@ -1,9 +1,8 @@
-"""Image pages: search, new, general and delete. The other tabs are in app.images.tabs."""
+"""Image pages: search, new, General and delete (the other tabs: app.images.tabs)."""
 
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     flash,
@@ -13,11 +12,11 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import htmx
 from app.extensions import db
-from app.images import rules, service
+from app.images import progress, rules, service, tabs  # noqa: F401  (routes on bp)
+from app.images.blueprint import bp
 from app.images.forms import ConfirmForm, GeneralForm, NewImageForm
 from app.images.loaders import image_or_404
 from app.images.search import (
@@ -30,31 +29,6 @@ from app.images.search import (
     search_images,
 )
 from app.models import Category, Image
-
-bp = Blueprint("images", __name__, url_prefix="/images")
-
-__all__ = ["bp", "image_or_404"]
-
-
-@bp.app_context_processor
-def _image_helpers() -> dict:
-    """Give templates `has_endpoint(name)` so tab links appear once their feature exists."""
-
-    def has_endpoint(endpoint: str) -> bool:
-        return endpoint in current_app.view_functions
-
-    return {"has_endpoint": has_endpoint, "type_labels": rules.TYPE_LABELS,
-            "environment_labels": rules.ENVIRONMENT_LABELS,
-            "types_by_environment": rules.TYPES_BY_ENVIRONMENT,
-            "default_types": rules.DEFAULT_TYPES}
-
-
-@bp.errorhandler(RequestEntityTooLarge)
-def _too_large(error: RequestEntityTooLarge):
-    """Explain an oversized form instead of a bare 413."""
-    message = (f"The form was too large. The description is at most "
-               f"{rules.DESCRIPTION_MAX:,} characters.")
-    return render_template("images/too_large.html", message=message), 413
 
 
 def _search_params(categories: list[Category]) -> SearchParams:
@@ -195,5 +169,3 @@ def _field_error(form: FlaskForm, exc: service.ImageError) -> None:
         flash(exc.message, "error")
         form.form_errors.append(exc.message)
 
-
-from app.images import tabs  # noqa: E402, F401  (registers the tab views on bp)

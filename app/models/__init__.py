@@ -15,6 +15,7 @@ from app.models.modules import (
 from app.models.multicast import MulticastClient, MulticastPort, MulticastSession
 from app.models.profiles import ImageProfile, default_profile_for
 from app.models.servers import ComServer, ReplicationNonce, ReplicationStatus, Setting
+from app.models.sessions import LoginThrottle, WebSession
 from app.models.users import ApiToken, User
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "ProfileScript", "ProfileSysprep", "ReplicationNonce", "ReplicationStatus", "ScriptModule",
     "Setting", "SysprepModule", "Task", "TaskToken",
     "User", "default_profile_for", "record_history",
+    "LoginThrottle", "WebSession",
 ]

@@ -1,18 +1,21 @@
-"""REST routes for modules (/api/v1/modules/<kind>), registered on the profiles API blueprint."""
+"""REST API of modules (/api/v1/modules/<kind>): the modules feature's own API blueprint.
+
+Its OpenAPI description is with the profiles' (app.profiles.openapi), which assign modules.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, current_app, jsonify, request
 
-from app.api import api_error
+from app.api import api_error, token_required
 from app.api.body import json_object
 from app.errors import NotFound
 from app.extensions import db
 from app.models.images import record_history
 from app.modules import domain, files
 from app.modules.domain import KINDS, Kind
+
+bp = Blueprint("api_modules", __name__, url_prefix="/api/v1")
 
 
 def kind_or_error(kind: str) -> Kind:
@@ -35,6 +38,8 @@ def _storage() -> str:
     return current_app.config["STORAGE_PATH"]
 
 
+@bp.get("/modules/<kind>")
+@token_required
 def list_modules(kind: str):
     """List the modules of a kind."""
     info = kind_or_error(kind)
@@ -42,6 +47,8 @@ def list_modules(kind: str):
     return jsonify([domain.module_to_dict(info, m, _storage()) for m in rows])
 
 
+@bp.post("/modules/<kind>")
+@token_required
 def create_module(kind: str):
     """Create a module from a JSON object of its fields."""
     info = kind_or_error(kind)
@@ -50,12 +57,16 @@ def create_module(kind: str):
     return jsonify(domain.module_to_dict(info, module, _storage())), 201
 
 
+@bp.get("/modules/<kind>/<int:module_id>")
+@token_required
 def get_module(kind: str, module_id: int):
     """Return one module."""
     info = kind_or_error(kind)
     return jsonify(domain.module_to_dict(info, _module(info, module_id), _storage()))
 
 
+@bp.patch("/modules/<kind>/<int:module_id>")
+@token_required
 def patch_module(kind: str, module_id: int):
     """Change some fields of a module (all or nothing)."""
     info = kind_or_error(kind)
@@ -68,6 +79,8 @@ def patch_module(kind: str, module_id: int):
     return jsonify(domain.module_to_dict(info, module, _storage()))
 
 
+@bp.delete("/modules/<kind>/<int:module_id>")
+@token_required
 def delete_module(kind: str, module_id: int):
     """Delete a module, its assignments and its files."""
     info = kind_or_error(kind)
@@ -76,6 +89,8 @@ def delete_module(kind: str, module_id: int):
     return "", 204
 
 
+@bp.post("/modules/filecopies/<int:module_id>/files")
+@token_required
 def upload_files(module_id: int):
     """Add files to a file-copy module (multipart field `files`; all or nothing)."""
     info = KINDS["filecopies"]
@@ -92,6 +107,8 @@ def upload_files(module_id: int):
     return jsonify(domain.module_to_dict(info, module, _storage())), 201
 
 
+@bp.delete("/modules/filecopies/<int:module_id>/files/<path:relative>")
+@token_required
 def delete_file(module_id: int, relative: str):
     """Remove one stored file of a file-copy module."""
     info = KINDS["filecopies"]
@@ -104,19 +121,3 @@ def delete_file(module_id: int, relative: str):
                    {"kind": info.slug, "name": module.name, "path": relative})
     db.session.commit()
     return "", 204
-
-
-def register_module_routes(bp: Blueprint, guard: Callable) -> None:
-    """Add the module routes to an API blueprint, each behind the `guard` decorator."""
-    bp.add_url_rule("/modules/<kind>", view_func=guard(list_modules), methods=["GET"])
-    bp.add_url_rule("/modules/<kind>", view_func=guard(create_module), methods=["POST"])
-    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(get_module),
-                    methods=["GET"])
-    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(patch_module),
-                    methods=["PATCH"])
-    bp.add_url_rule("/modules/<kind>/<int:module_id>", view_func=guard(delete_module),
-                    methods=["DELETE"])
-    bp.add_url_rule("/modules/filecopies/<int:module_id>/files",
-                    view_func=guard(upload_files), methods=["POST"])
-    bp.add_url_rule("/modules/filecopies/<int:module_id>/files/<path:relative>",
-                    view_func=guard(delete_file), methods=["DELETE"])

@@ -13,8 +13,6 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app.extensions import db
 from app.models import ComServer
 
-MODE_LABELS = {"global": "Global Default", "all": "All", "none": "None",
-               "selective": "Selective"}
 MIN_SECRET = 16
 
 
@@ -108,13 +106,6 @@ class SettingsForm(FlaskForm):
     after_upload = BooleanField("Replicate immediately after an upload")
     schedule_minutes = IntegerField("Also replicate every (minutes, 0 = never)", default=0,
                                     validators=[InputRequired(), NumberRange(min=0, max=10080)])
-
-
-class ImageReplicationForm(FlaskForm):
-    """An image's replication mode; the Selective servers come as checkboxes."""
-
-    mode = SelectField("Image Replication Mode", choices=[SelectChoice(value, label)
-                                                         for value, label in MODE_LABELS.items()])
 
 
 class ConfirmForm(FlaskForm):

@@ -1,4 +1,4 @@
-"""Com servers, global replication settings and the image Replication tab."""
+"""Com servers and the global replication settings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import ComServer, ReplicationStatus, Setting
 from app.models.images import image_replication_servers
 from app.replication import identity
+from app.replication.forms import checked_ids
 from app.replication.remote import Peer, RemoteError
 from app.replication.schedule import schedule_sweep
 from app.servers.forms import ConfirmForm, ServerForm, SettingsForm, new_secret
@@ -22,11 +23,6 @@ def server_or_404(server_id: int) -> ComServer:
     if server is None:
         abort(404, description=f"No com server with id {server_id}.")
     return server
-
-
-def checked_ids(name: str) -> list[int]:
-    """Return the integer values of a group of checkboxes."""
-    return [int(value) for value in request.form.getlist(name) if value.isdigit()]
 
 
 @bp.get("/servers")
@@ -126,5 +122,3 @@ def settings():
                            chosen=set(identity.default_server_ids())), \
         (422 if form.errors else 200)
 
-
-from app.servers import image_tab  # noqa: E402,F401  (routes on this blueprint)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from app.computers.rules import normalize_mac
+from app.profiles.options import kernel_args_problem
 
 DEFAULT_KERNEL = "vmlinuz"
 DEFAULT_BOOT_IMAGE = "initrd.img"
@@ -31,14 +32,48 @@ def grub_path(tftp: str | Path, mac: str) -> Path:
     return Path(tftp) / "grub" / f"grub.cfg-{mac_file_stem(mac)}"
 
 
-def task_kernel_args(profile_args: str, server_url: str, ticket: str, extra: str = "") -> str:
+class BootArgsRefused(ValueError):
+    """Kernel arguments that would change the generated boot loader script; never rendered."""
+
+
+def check_kernel_args(profile_args: str) -> None:
+    """Refuse profile kernel arguments that would break out of a boot loader entry.
+
+    The profile form refuses them too; this check keeps a stored value (from before that rule,
+    or written around it) out of every GRUB, pxelinux and iPXE file Castor generates.
+    """
+    problem = kernel_args_problem(profile_args)
+    if problem:
+        raise BootArgsRefused(f"the profile's kernel arguments {profile_args!r} are refused: "
+                              f"{problem}")
+
+
+def task_kernel_args(profile_args: str, server_url: str, ticket: str, extra: str = "",
+                     action: str = "") -> str:
     """Return the kernel command line of a task boot: profile args, then Castor's own.
 
-    The boot carries only a one-time boot ticket (app.tickets), never a reusable token.
+    The boot carries only a one-time boot ticket (app.tickets), never a reusable token, and
+    the task completed action (`castor_action`), which the environment runs itself when the
+    client never gets to (server unreachable, task ended before check-in).
     """
+    check_kernel_args(profile_args)
     parts = [profile_args.strip(), f"castor_server={server_url}", "castor_mode=task",
-             f"castor_ticket={ticket}", extra.strip()]
+             f"castor_ticket={ticket}", f"castor_action={action}" if action else "",
+             extra.strip()]
     return " ".join(part for part in parts if part)
+
+
+def model_match_kernel_args(profile_args: str, server_url: str, action: str = "") -> str:
+    """Return the kernel command line of a model-match boot: no credential, the action."""
+    check_kernel_args(profile_args)
+    parts = [profile_args.strip(), f"castor_server={server_url}", "castor_mode=modelmatch",
+             f"castor_action={action}" if action else ""]
+    return " ".join(part for part in parts if part)
+
+
+def task_action(task) -> str:
+    """Return the task completed action its boot carries (the profile's, else reboot)."""
+    return (task.profile.task_completed_action if task.profile else "") or "reboot"
 
 
 def _safe(word: str) -> str:
@@ -61,6 +96,33 @@ def render_ipxe_task(*, base_url: str, kernel: str, boot_image: str, args: str,
         ":failed",
         "echo Castor: the imaging environment did not boot; booting the local disk",
         "exit",
+        "",
+    ])
+
+
+def render_ipxe_refusal(reason: str) -> str:
+    """Return an iPXE script that says why the task cannot boot, then boots the local disk."""
+    text = "".join(ch if ch.isprintable() and ch not in ";#{}\"'`$&|<>" else "?"
+                   for ch in reason)
+    return "\n".join(["#!ipxe", f"echo Castor: {text}", "sleep 10", "exit", ""])
+
+
+def render_ipxe_model_match(*, base_url: str, kernel: str, boot_image: str, args: str,
+                            title: str, timeout_ms: int = 10000) -> str:
+    """Return the menu of a model-match boot: the deploy is the default, the disk the other."""
+    files = base_url.rstrip("/") + "/boot/files/"
+    return "\n".join([
+        "#!ipxe",
+        "menu Castor: model match",
+        f"item deploy {_safe(title)}",
+        "item local Boot from the local disk",
+        f"choose --default deploy --timeout {int(timeout_ms)} target && goto ${{target}}",
+        ":local",
+        "exit",
+        ":deploy",
+        f"kernel {files}{_safe(kernel)} initrd={_safe(Path(boot_image).name)} {_safe(args)}",
+        f"initrd {files}{_safe(boot_image)}",
+        "boot || goto local",
         "",
     ])
 
@@ -137,7 +199,7 @@ def write_for_task(config: Mapping, task, ticket: str) -> list[Path]:
     mac = task.computer.mac
     kernel, image = boot_choice(config, task.profile)
     args = task_kernel_args(task.profile.kernel_args if task.profile else "",
-                            config["SERVER_URL"], ticket)
+                            config["SERVER_URL"], ticket, action=task_action(task))
     title = task_title(task)
     written = []
     for path, text in (

@@ -90,6 +90,11 @@ def create_task(kind: str, computer: Computer | None, image: Image | None = None
         raise TaskError(f"Unknown task kind {kind!r}.")
     image, profile = _resolve(computer, image, profile)
     check_image_allows(kind, image)
+    if not on_demand:
+        try:  # a web task boots through the generated boot loader files
+            bootfiles.check_kernel_args(profile.kernel_args)
+        except bootfiles.BootArgsRefused as exc:
+            raise TaskError(f"Profile {profile.name}: {exc}") from exc
     if computer is not None:
         running = active_task_for(computer)
         if running is not None:
@@ -286,3 +291,23 @@ def task_for_checkin(mac: str, client_id: str = "", model: str = "", *, serial: 
         mark_checked_in(task)
         return CheckinResult(computer, task, token, model_match=True)
     return CheckinResult(computer, None)
+
+
+def model_match_checkin(mac: str, client_id: str = "", model: str = "", *, serial: str = "",
+                        system_uuid: str = "", name: str = "") -> CheckinResult | None:
+    """Give an unauthenticated machine its model-match deploy, or None; the caller commits.
+
+    A machine that booted the environment through a model match carries no credential (no
+    task existed to bind one to). It can only ever get a deploy of the profile its model
+    matches; it never learns of a computer's web task (that one is joined with its boot
+    ticket), so a MAC copied from another machine gets nothing that machine has.
+    """
+    profile = match_model(model)
+    if profile is None or not mac:
+        return None
+    computer = find_computer(mac, client_id)
+    if computer is not None and active_task_for(computer) is not None:
+        return None
+    result = task_for_checkin(mac, client_id, model, serial=serial, system_uuid=system_uuid,
+                              name=name, register=False)
+    return result if result.model_match else None

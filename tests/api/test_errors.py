@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import sign_in
+
 BIG = str(1 << 64)
 
 
@@ -40,8 +42,7 @@ def test_missing_token_is_a_json_401(seeded):
 
 def test_pages_keep_html_errors(seeded):
     client = seeded.app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = 1
+    sign_in(seeded.app, client, 1)
     answer = client.get("/no-such-page")
     assert answer.status_code == 404 and answer.mimetype == "text/html"
 

@@ -32,7 +32,7 @@ def test_proxy_mode_answers_pxe_only_and_hands_out_no_addresses(tmp_path):
     assert 'tag:!ipxe,x86PC,"Castor (BIOS)",undionly.kpxe' in services
     assert 'tag:!ipxe,BC_EFI,"Castor (UEFI)",snponly.efi' in services
     assert 'tag:!ipxe,x86-64_EFI,"Castor (UEFI)",snponly.efi' in services
-    url = "http://192.168.10.5:8000/boot/ipxe?mac=${net0/mac}"
+    url = "http://192.168.10.5:8000/boot/ipxe?mac=${net0/mac}&model=${product:uristring}"
     assert f'tag:ipxe,x86PC,"Castor (BIOS)",{url}' in services
     assert options["dhcp-boot"] == f"tag:ipxe,{url}"
     assert not any(key == "dhcp-range" and "proxy" not in value for key, value in pairs)

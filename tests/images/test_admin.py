@@ -1,19 +1,18 @@
-"""Admin pages: users, own password, API tokens shown once; categories page."""
+"""Admin pages: users, own password, API tokens shown once."""
 
 from __future__ import annotations
 
 import re
 
 from app.extensions import db as _db
-from app.models import ApiToken, Category, User
-from tests.conftest import create_user
+from app.models import ApiToken, User
+from tests.conftest import create_user, sign_in
 
 
 def test_admin_is_for_admins_only(app, anon_client):
     user_id = create_user(app, "plain", "password1", admin=False)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     assert client.get("/admin/").status_code == 403
     assert client.post("/admin/tokens", data={"name": "x"}).status_code == 403
     assert "Admin</a>" not in client.get("/images/").get_data(as_text=True)
@@ -70,23 +69,6 @@ def test_token_shown_once_works_and_revokes(client, app):
         token_id = row.id
     assert client.post(f"/admin/tokens/{token_id}/delete").status_code == 303
     assert app.test_client().get("/api/v1/images", headers=headers).status_code == 401
-
-
-def test_categories_page(client, app):
-    assert client.post("/categories/", data={"name": "Lab", "description": "x"}).status_code == 303
-    duplicate = client.post("/categories/", data={"name": "lab"})
-    assert duplicate.status_code == 400 and "already exists" in duplicate.get_data(as_text=True)
-    bad = client.post("/categories/", data={"name": "a/b"})
-    assert bad.status_code == 400
-    with app.app_context():
-        category_id = _db.session.scalar(_db.select(Category.id))
-    assert client.post(f"/categories/{category_id}",
-                       data={"name": "Lab2", "description": ""}).status_code == 303
-    page = client.get("/categories/").get_data(as_text=True)
-    assert "Lab2" in page
-    assert client.post(f"/categories/{category_id}/delete").status_code == 303
-    with app.app_context():
-        assert _db.session.scalar(_db.select(Category)) is None
 
 
 def test_login_never_redirects_to_another_host(anon_client, admin_user):

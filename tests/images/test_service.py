@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.categories import domain as category_service
 from app.extensions import db
-from app.images import categories as category_service
 from app.images import service
 from app.images.search import SearchParams, search_images
 from app.models import Category, History, Image, ImageProfile, record_history

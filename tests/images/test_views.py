@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from app.categories import domain as category_service
 from app.extensions import db as _db
-from app.images import categories as category_service
 from app.images import service
 from app.models import Image, record_history
-from tests.conftest import create_user, make_app
+from tests.conftest import create_user, make_app, sign_in
 
 
 def _make(app, name: str, **kwargs) -> int:
@@ -169,7 +169,7 @@ def test_tabs_link_only_existing_endpoints(client, app):
     nav = nav[:nav.index("</nav>")]
     for label in ("General", "Categories", "Schema", "History"):
         assert f">{label}</a>" in nav
-    assert ('>Replication</a>' in nav) == ("servers.image_replication" in app.view_functions)
+    assert ('>Replication</a>' in nav) == ("replication.image_replication" in app.view_functions)
     assert ('>Profiles</a>' in nav) == ("profiles.index" in app.view_functions)
     assert ">Created<" in page
 
@@ -235,8 +235,7 @@ def test_missing_csrf_token_is_refused(tmp_path):
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
     user_id = create_user(app)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     data = {"name": "nocsrf", "environment": "linux", "image_type": "block"}
     assert client.post("/images/new", data=data).status_code == 400
     assert client.post("/images/delete", data={"image_ids": ["1"]}).status_code == 400

@@ -24,13 +24,18 @@ def network_args(tap: str, mac: str) -> list[str]:
 
 
 def netboot(lab, disks: list[Path], mac: str, console: Path, firmware: str = "bios",
-            timeout: float = 600, kernel: tuple[Path, Path, str] | None = None):
-    """Boot a VM from the network (or straight into a kernel) until it powers off."""
-    extra = network_args(lab.tap(), mac)
+            timeout: float = 600, kernel: tuple[Path, Path, str] | None = None,
+            vars_file: Path | None = None, extra_args: tuple[str, ...] = ()):
+    """Boot a VM from the network (or straight into a kernel) until it powers off.
+
+    `vars_file` keeps a UEFI machine's NVRAM across runs; `extra_args` add qemu options
+    (a DMI product name, for instance).
+    """
+    extra = network_args(lab.tap(), mac) + list(extra_args)
     if kernel:
         extra += ["-kernel", str(kernel[0]), "-initrd", str(kernel[1]), "-append", kernel[2]]
     run = boot_vm(disks, firmware, console=console, marker="CASTOR-NEVER-PRINTED",
-                  timeout=timeout, memory_mib=1536, extra_args=extra,
+                  timeout=timeout, memory_mib=1536, extra_args=extra, vars_file=vars_file,
                   fail_on=("Booting from Hard Disk", "Kernel panic", "No bootable device"))
     assert run.failure and run.failure.startswith("the VM exited"), (
         f"{run.failure}\n{run.console[-4000:]}")

@@ -6,7 +6,7 @@ from app.extensions import db as _db
 from app.models import ComServer, Image, Job, ReplicationStatus, Setting
 from app.models.base import utcnow
 from app.replication import identity
-from tests.conftest import create_user
+from tests.conftest import create_user, sign_in
 from tests.replication.conftest import free_port
 
 SERVER = {"display_name": "castor-b", "url": "http://10.0.0.2:5000/",
@@ -55,8 +55,7 @@ def test_server_form_refuses_bad_input(client, db):
 def test_non_admin_cannot_change_servers(app, db):
     user_id = create_user(app, "viewer", admin=False)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     assert client.get("/servers").status_code == 200
     assert client.post("/servers/new", data=SERVER).status_code == 403
 

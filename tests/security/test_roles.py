@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.extensions import db as _db
 from app.models import ApiToken, User
-from tests.conftest import make_app
+from tests.conftest import make_app, sign_in
 
 ANYONE, PEER, CLIENT = "public", "peer", "client"
 RO, OP, AD = "readonly", "operator", "admin"
@@ -34,7 +34,7 @@ EXPECTED: dict[str, str | dict] = {
     "admin.password": RO,
     # images
     "images.search": RO, "images.history": RO, "images.schema": RO, "images.schema_json": RO,
-    "imaging_progress.images_progress": RO, "images.new": _rw(RO, OP),
+    "images.progress": RO, "images.new": _rw(RO, OP),
     "images.general": _rw(RO, OP), "images.categories": _rw(RO, OP),
     "images.delete": AD, "images.bulk_delete": AD,
     "api_images.search_images": RO, "api_images.get_image": RO, "api_images.get_schema": RO,
@@ -56,10 +56,10 @@ EXPECTED: dict[str, str | dict] = {
     # modules: code that runs as root on the endpoints
     "modules.index": RO, "modules.kind_index": RO, "modules.new": _rw(RO, AD),
     "modules.edit": _rw(RO, AD), "modules.delete": AD, "modules.upload": AD,
-    "modules.delete_file": AD, "api_profiles.list_modules": RO, "api_profiles.get_module": RO,
-    "api_profiles.create_module": AD, "api_profiles.patch_module": AD,
-    "api_profiles.delete_module": AD, "api_profiles.upload_files": AD,
-    "api_profiles.delete_file": AD,
+    "modules.delete_file": AD, "api_modules.list_modules": RO, "api_modules.get_module": RO,
+    "api_modules.create_module": AD, "api_modules.patch_module": AD,
+    "api_modules.delete_module": AD, "api_modules.upload_files": AD,
+    "api_modules.delete_file": AD,
     # computers, tasks, multicast
     "computers.index": RO, "computers.groups": RO, "computers.new": _rw(RO, OP),
     "computers.edit": _rw(RO, OP), "computers.new_group": _rw(RO, OP),
@@ -77,7 +77,7 @@ EXPECTED: dict[str, str | dict] = {
     # peers (com servers) and replication
     "servers.index": RO, "servers.new": AD, "servers.edit": AD, "servers.delete": AD,
     "servers.test_connection": AD, "servers.settings": AD,
-    "servers.image_replication": _rw(RO, OP), "servers.replicate_now": OP,
+    "replication.image_replication": _rw(RO, OP), "replication.replicate_now": OP,
     "api_replication.list_servers": RO, "api_replication.get_server": RO,
     "api_replication.create_server": AD, "api_replication.update_server": AD,
     "api_replication.delete_server": AD, "api_replication.image_status": RO,
@@ -153,8 +153,7 @@ def _call(app, tokens, who: str, method: str, url: str):
         if url.startswith("/api/"):
             headers["Authorization"] = f"Bearer {token}"
         else:
-            with client.session_transaction() as session:
-                session["user_id"] = user_id
+            sign_in(app, client, user_id)
     return client.open(url, method=method, headers=headers, data={})
 
 
@@ -243,8 +242,7 @@ def test_an_operator_cannot_unprotect_in_the_web_ui(app, people):
     client = app.test_client()
     with app.app_context():
         user_id = _db.session.scalar(_db.select(User.id).filter_by(username=OP))
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
+    sign_in(app, client, user_id)
     answer = client.post(f"/images/{people['image']}", data={
         "name": "golden", "description": "", "enabled": "y", "on_demand": "y",
         "replication_mode": "global"})

@@ -41,11 +41,11 @@ def test_ipxe_task_script_without_login(app, anon_client):
     lines = script.splitlines()
     assert lines[0] == "#!ipxe"
     line = _args_line(script)
-    ticket = line.rsplit("castor_ticket=", 1)[1]
+    ticket = line.rsplit("castor_ticket=", 1)[1].split()[0]
     assert line == (
         "kernel http://castor.lan:8080/boot/files/bzImage6 initrd=castor-initrd.xz "
         f"quiet loglevel=3 castor_server=http://castor.lan:8080 castor_mode=task "
-        f"castor_ticket={ticket}")
+        f"castor_ticket={ticket} castor_action=reboot")
     assert ticket.startswith("cbt_") and ticket != token
     assert "initrd http://castor.lan:8080/boot/files/castor-initrd.xz" in lines
     assert "boot || goto failed" in lines
@@ -56,7 +56,7 @@ def test_each_ipxe_script_gets_a_new_ticket_bound_to_task_and_mac(app, anon_clie
     task_id, _ticket, mac = _web_task(app)
     first = _args_line(anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True))
     second = _args_line(anon_client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True))
-    t1, t2 = (line.rsplit("castor_ticket=", 1)[1] for line in (first, second))
+    t1, t2 = (line.rsplit("castor_ticket=", 1)[1].split()[0] for line in (first, second))
     assert t1 != t2
     with app.app_context():
         rows = _db.session.scalars(_db.select(BootTicket).filter_by(source="ipxe")).all()
@@ -101,12 +101,12 @@ def test_pxelinux_and_grub_content(app):
     assert pxe[:3] == ["DEFAULT castor", "PROMPT 0", "TIMEOUT 0"]
     assert "  KERNEL bzImage6" in pxe and "  INITRD castor-initrd.xz" in pxe
     assert (f"  APPEND quiet loglevel=3 castor_server={app.config['SERVER_URL']} "
-            f"castor_mode=task castor_ticket={token}") in pxe
+            f"castor_mode=task castor_ticket={token} castor_action=reboot") in pxe
     grub = bootfiles.grub_path(app.config["TFTP_PATH"], mac).read_text().splitlines()
     assert grub[0:2] == ["set default=0", "set timeout=0"]
     assert grub[2].startswith("menuentry 'deploy lab on pc-9 (task ")
     assert (f"  linux /bzImage6 quiet loglevel=3 castor_server={app.config['SERVER_URL']} "
-            f"castor_mode=task castor_ticket={token}") in grub
+            f"castor_mode=task castor_ticket={token} castor_action=reboot") in grub
     assert "  initrd /castor-initrd.xz" in grub
 
 

@@ -45,7 +45,7 @@ def accel() -> str:
 
 def _cached_probe() -> str:
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    stamp = CACHE / "kvm-probe"
+    stamp = CACHE / "kvm-probe-v2"
     try:
         cached_boot, answer = stamp.read_text().split()
         if cached_boot == boot_id:
@@ -59,14 +59,18 @@ def _cached_probe() -> str:
 
 
 def _kvm_runs_guest() -> bool:
-    """Boot the probe sector under KVM; nested guests here hang or die with an internal error."""
+    """Boot the probe sector under KVM with the CPU the real VMs get (`-cpu host`).
+
+    Nested guests here hang, die with "KVM internal error", or abort at start when the host
+    CPU's MSRs cannot be set ("failed to set MSR 0x10a"); any of these means TCG.
+    """
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
     with tempfile.TemporaryDirectory(prefix="castor-kvm-probe-") as tmp:
         disk, console = Path(tmp) / "probe.img", Path(tmp) / "console.log"
         disk.write_bytes(PROBE_SECTOR + bytes(510 - len(PROBE_SECTOR)) + b"\x55\xaa")
-        argv = [QEMU, "-accel", "kvm", "-m", "64", "-nodefaults", "-display", "none",
-                "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
+        argv = [QEMU, "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults",
+                "-display", "none", "-monitor", "none", "-serial", f"file:{console}", "-no-reboot",
                 "-drive", f"file={disk},format=raw,if=ide"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10

@@ -7,14 +7,14 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from app.extensions import db
-from app.images import rules
-from app.images.categories import (
+from app.categories.domain import (
     create_category,
     delete_category,
     image_counts,
     update_category,
 )
+from app.extensions import db
+from app.images import rules
 from app.images.forms import ConfirmForm
 from app.images.service import ImageError
 from app.models import Category

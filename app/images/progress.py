@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import render_template
 
 from app import htmx
 from app.extensions import db
-from app.models import Image, Task
+from app.images.blueprint import bp
+from app.images.loaders import image_or_404
+from app.models import Task
 from app.models.computers import ACTIVE_STATES
-
-bp = Blueprint("imaging_progress", __name__)
 
 RECENT = 5
 
@@ -25,15 +25,13 @@ def image_tasks(image_id: int) -> tuple[list[Task], list[Task]]:
     return running, finished
 
 
-@bp.get("/images/<int:image_id>/progress", endpoint="images_progress")
-def images_progress(image_id: int):
+@bp.get("/<int:image_id>/progress")
+def progress(image_id: int):
     """Show an image's size, last upload and running tasks; the partial polls slowly when idle."""
-    image = db.session.get(Image, image_id)
-    if image is None:
-        abort(404)
+    image = image_or_404(image_id)
     running, finished = image_tasks(image_id)
     context = {"image": image, "running": running, "finished": finished}
     if htmx.is_partial():
         # The partial also refreshes the header's badges (protected, disabled) out of band.
-        return render_template("client/_progress.html", oob=True, **context)
-    return render_template("client/progress.html", **context)
+        return render_template("images/_progress.html", oob=True, **context)
+    return render_template("images/progress.html", **context)

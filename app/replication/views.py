@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import htmx
 from app.extensions import db
+from app.images.forms import ConfirmForm
+from app.images.loaders import image_or_404
 from app.models import ComServer, Image, Job, ReplicationStatus
 from app.replication import identity, queue_replication
-from app.servers.forms import MODE_LABELS, ConfirmForm, ImageReplicationForm
-from app.servers.views import bp, checked_ids
+from app.replication.forms import MODE_LABELS, ImageReplicationForm, checked_ids
 
-try:
-    from app.images.loaders import image_or_404
-except ImportError:  # the Images feature may be absent in a trimmed install
-    def image_or_404(image_id: int) -> Image:
-        """Return the image with this id, or abort with 404."""
-        return db.get_or_404(Image, image_id)
+bp = Blueprint("replication", __name__)
 
 
 def status_rows(image: Image) -> list[dict]:
@@ -61,14 +57,14 @@ def image_replication(image_id: int):
         image.replication_servers = [server for server in peers if server.id in chosen]
         db.session.commit()
         flash("Replication mode updated.", "success")
-        return redirect(url_for("servers.image_replication", image_id=image.id), 303)
+        return redirect(url_for("replication.image_replication", image_id=image.id), 303)
     polling = replication_running(image)
     context = {"image": image, "rows": status_rows(image), "polling": polling}
     if htmx.is_partial():
-        body = render_template("servers/_replication_status.html", **context)
+        body = render_template("replication/_status.html", **context)
         return body, (200 if polling else htmx.STOP_POLLING)
     return render_template(
-        "servers/image_replication.html", form=form, peers=peers, confirm=ConfirmForm(),
+        "replication/image_tab.html", form=form, peers=peers, confirm=ConfirmForm(),
         delete_form=ConfirmForm(), active="replication", mode_labels=MODE_LABELS,
         effective=identity.effective_mode(image),
         chosen=chosen if form.errors else {server.id for server in image.replication_servers},
@@ -88,4 +84,4 @@ def replicate_now(image_id: int):
             flash(f"Replication queued to {len(jobs)} server(s).", "success")
         else:
             flash("This image has no target server: check its mode and the servers.", "error")
-    return redirect(url_for("servers.image_replication", image_id=image.id), 303)
+    return redirect(url_for("replication.image_replication", image_id=image.id), 303)

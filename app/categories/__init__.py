@@ -1,0 +1,1 @@
+"""Categories: the global tags images carry (pages in .views, workflows in .domain)."""
