@@ -48,3 +48,5 @@ def test_deployed_disk_boots(boot_images, castor_server, cell: Cell, tmp_path, r
         row.update(boots=bool(run.marker), boot_s=run.seconds, failure=run.failure,
                    guest=run.fields)
         check_booted(run, target, cell.layout, hostname=hostname)
+    # A passed cell's disk is not needed any more (a failed one stays to be looked at).
+    target.unlink()
