@@ -29,6 +29,9 @@ class Layout:
     parts: tuple[Part, ...]
     smaller_mib: int
     larger_mib: int
+    # SYSLINUX: where ldlinux.sys is placed in the root (MiB from its start), as a reinstall
+    # late in a machine's life leaves it: above what resize2fs could shrink to.
+    ldlinux_at_mib: int | None = None
 
     @property
     def root(self) -> Part:
@@ -68,9 +71,11 @@ LAYOUTS = {layout.name: layout for layout in (
            (Part(100, "esp", "vfat"), Part(ROOT_GIB, "root", "ext4"),
             Part(None, "swap", "swap")),
            smaller_mib=5 * GIB_MIB, larger_mib=12 * GIB_MIB),
+    # ldlinux.sys at 3 GiB of a 7 GiB root holding ~1 GiB: an unguarded shrink moves it,
+    # a guarded one stops above it and still fits the smaller disk.
     Layout("bios-syslinux-high", "bios", "mbr", "syslinux", 8 * GIB_MIB,
            (Part(ROOT_GIB, "root", "ext4"), Part(None, "swap", "swap")),
-           smaller_mib=5 * GIB_MIB, larger_mib=12 * GIB_MIB),
+           smaller_mib=5 * GIB_MIB, larger_mib=12 * GIB_MIB, ldlinux_at_mib=3 * GIB_MIB),
     Layout("bios-grub-xfs", "bios", "mbr", "grub-bios", 8 * GIB_MIB,
            (Part(6 * GIB_MIB, "root", "xfs"), Part(512, "swap", "swap")),
            smaller_mib=7 * GIB_MIB, larger_mib=12 * GIB_MIB),

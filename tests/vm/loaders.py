@@ -86,18 +86,56 @@ def install_grub_efi(esp_dev: str, root_uuid: str, fs: str) -> None:
         sh("mcopy", "-i", esp_dev, str(loader), "::/EFI/BOOT/BOOTX64.EFI")
 
 
-def install_syslinux_high(root: Path) -> None:
-    """Run extlinux with the lower part of the filesystem taken, so ldlinux.sys lands high."""
-    filler = root / "filler"
-    stat = os.statvfs(root)
-    free = stat.f_bavail * stat.f_frsize
-    # Leave 256 MiB free at the top for ldlinux.sys, then free the rest again.
-    sh("fallocate", "-l", str(free - (256 << 20)), str(filler))
+WINDOW_BYTES = 128 << 20  # the room freed for extlinux right below the placement point
+FILLER_BYTES = 64 << 20
+
+
+def install_syslinux_at(root: Path, syslinux_dir: str, at_bytes: int) -> None:
+    """Install extlinux into a mounted ext volume so ldlinux.sys lands just below at_bytes.
+
+    The free space is filled with files, those starting in the window below at_bytes are
+    deleted, and extlinux installed: the window is the only free room it can take.
+    """
+    # Everything written so far goes to disk first: with the volume full, delayed writes fail.
     os.sync()
-    sh("extlinux", "--install", str(root / "boot/syslinux"))
-    filler.unlink()
-    sh("chattr", "+i", str(root / "boot/syslinux/ldlinux.sys"))
+    # ext4 keeps a pool of clusters that fallocate cannot take but ordinary writes can:
+    # empty it, or extlinux's writes land in it wherever it is.
+    device = Path(sh("findmnt", "-n", "-o", "SOURCE", str(root)).strip()).name
+    Path(f"/sys/fs/ext4/{device}/reserved_clusters").write_text("0\n")
+    filler = root / "castor-filler"
+    filler.mkdir()
+    size, count = FILLER_BYTES, 0
+    while size >= 4096:
+        path = filler / f"{count}"
+        if subprocess.run(["fallocate", "-l", str(size), str(path)],
+                          capture_output=True).returncode == 0:
+            count += 1
+        else:
+            path.unlink(missing_ok=True)
+            size //= 2
     os.sync()
+    block = os.statvfs(root).f_frsize
+    low, high = (at_bytes - WINDOW_BYTES) // block, at_bytes // block
+    for path in filler.iterdir():
+        if low <= first_physical_block(path) < high:
+            path.unlink()
+    os.sync()
+    target = root / syslinux_dir.lstrip("/")
+    sh("extlinux", "--install", str(target))
+    for path in filler.iterdir():
+        path.unlink()
+    filler.rmdir()
+    sh("chattr", "+i", str(target / "ldlinux.sys"))
+    os.sync()
+
+
+def first_physical_block(path: Path) -> int:
+    """The physical block where a file's first extent starts (from `filefrag -e`)."""
+    for line in sh("filefrag", "-e", str(path)).splitlines():
+        fields = line.replace(":", " ").replace("..", " ").split()
+        if fields and fields[0] == "0":
+            return int(fields[3])
+    return -1
 
 
 def ldlinux_block(dev: str) -> int:
@@ -106,13 +144,19 @@ def ldlinux_block(dev: str) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-def check_ldlinux_high(dev: str) -> None:
-    """Fail the build unless shrinking to the minimum would have to move ldlinux.sys."""
+def check_ldlinux_high(dev: str, below_bytes: int) -> None:
+    """Fail the build unless ldlinux.sys is above the shrink minimum and below below_bytes.
+
+    Above the minimum: a shrink without the guard moves it. Below: a guarded shrink still
+    leaves a volume that fits the layout's smaller disk.
+    """
     minimum = int(subprocess.run(["resize2fs", "-P", dev], capture_output=True, text=True,
                                  check=True).stdout.rsplit(":", 1)[1])
     block = ldlinux_block(dev)
     if block <= minimum:
         raise RuntimeError(f"ldlinux.sys at block {block} is below the minimum {minimum}")
+    if block * 4096 >= below_bytes:
+        raise RuntimeError(f"ldlinux.sys at block {block} is not below {below_bytes} bytes")
 
 
 def install_syslinux_mbr(image: Path) -> None:

@@ -27,17 +27,24 @@ TYPE_CODES = {"mbr": {"root": "83", "data": "83", "swap": "82", "esp": "ef", "ex
 def source_disk(layout: Layout) -> Path:
     """The cached source disk of a layout, built first when it is missing."""
     folder = CACHE / f"osdisks-v{BUILDER_VERSION}-root{ROOT_VERSION}"
-    image = folder / f"{layout.name}.img"
+    image = folder / f"{cache_name(layout)}.img"
     if image.exists():
         return image
     tarball = root_tarball()
     with build_lock(f"osdisks-{layout.name}"):
         if not image.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f"{layout.name}.partial.img"
+            partial = folder / f"{cache_name(layout)}.partial.img"
             build_disk(layout, partial, tarball)
             partial.rename(image)
     return image
+
+
+def cache_name(layout: Layout) -> str:
+    """The cached disk's name: the layout, and where ldlinux.sys sits when that is set."""
+    if layout.ldlinux_at_mib is None:
+        return layout.name
+    return f"{layout.name}-ldlinux{layout.ldlinux_at_mib}M"
 
 
 def copy_sparse(source: Path, target: Path) -> Path:
@@ -72,6 +79,7 @@ def build_disk(layout: Layout, image: Path, tarball: Path) -> None:
         with loop(image, window["start"] * 512, window["size"] * 512) as dev:
             uuids[part.role] = make_filesystem(dev, part.fs or "", part.role)
     root_window = by_number[layout.root_number]
+    ldlinux_at = (layout.ldlinux_at_mib or root_window["size"] // 2048) * MIB
     with loop(image, root_window["start"] * 512, root_window["size"] * 512) as dev:
         with mounted(dev, layout.root.fs or "ext4") as root:
             extract_root(tarball, root)
@@ -83,9 +91,9 @@ def build_disk(layout: Layout, image: Path, tarball: Path) -> None:
             cmdline = f"root=UUID={uuids['root']} ro console=ttyS0,115200 fsck.mode=force"
             loaders.write_config(layout, root, kernel, initrd, cmdline)
             if layout.loader == "syslinux":
-                loaders.install_syslinux_high(root)
+                loaders.install_syslinux_at(root, "/boot/syslinux", ldlinux_at)
         if layout.loader == "syslinux":
-            loaders.check_ldlinux_high(dev)
+            loaders.check_ldlinux_high(dev, below_bytes=ldlinux_at)
     if layout.loader == "grub-bios":
         loaders.install_grub_bios(image, uuids["root"], layout.root.fs or "ext4")
     elif layout.loader == "syslinux":
@@ -129,5 +137,5 @@ def write_fstab(root: Path, layout: Layout, uuids: dict[str, str]) -> None:
 def remove_cached(layout: Layout) -> None:
     """Forget a cached source disk (a builder fix makes the next run rebuild it)."""
     folder = CACHE / f"osdisks-v{BUILDER_VERSION}-root{ROOT_VERSION}"
-    (folder / f"{layout.name}.img").unlink(missing_ok=True)
+    (folder / f"{cache_name(layout)}.img").unlink(missing_ok=True)
     shutil.rmtree(folder / "tmp", ignore_errors=True)
