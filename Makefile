@@ -1,8 +1,8 @@
 # The two commands: `make run` (set up and serve) and `make test` (the whole suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Two workers: VM and namespace tests wait on qemu and servers; see tests/conftest.py.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2 runs the suite in two pytest-xdist workers (see tests/conftest.py); 0 runs it in one.
+TEST_WORKERS ?= 0
 DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin

@@ -218,6 +218,7 @@ def tiny_store(tmp_path):
         subprocess.run(["losetup", "-d", device], check=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups from the markers
 def pytest_collection_modifyitems(items) -> None:
     """Keep the tests of SERIAL_GROUPS' folders in one worker when the suite runs in parallel."""
     tests_root = Path(__file__).parent
