@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from app.extensions import db as _db
 from app.models import Computer, ComputerGroup, History, Task
-from tests.tasks.conftest import add_computer, add_image
-
-
-def _setup(app) -> tuple[int, int, int]:
-    with app.app_context():
-        image = add_image("lab")
-        computer = add_computer("pc-1", "aa:bb:cc:dd:ee:01", image)
-        _db.session.commit()
-        return image.id, image.profiles[0].id, computer.id
+from tests.tasks.conftest import add_computer, lab_computer
 
 
 def test_pages_need_login(anon_client):
@@ -22,7 +14,7 @@ def test_pages_need_login(anon_client):
 
 
 def test_add_and_edit_a_computer(app, client):
-    image_id, profile_id, _ = _setup(app)
+    image_id, profile_id, _ = lab_computer(app)
     form = {"name": "lab-7", "mac": "AA:BB:CC:DD:EE:07", "client_id": "", "description": "",
             "image_id": str(image_id), "profile_id": str(profile_id)}
     response = client.post("/computers/new", data=form)
@@ -45,7 +37,7 @@ def test_add_and_edit_a_computer(app, client):
 
 
 def test_search_full_page_and_partial(app, client):
-    _setup(app)
+    lab_computer(app)
     page = client.get("/computers/?q=ee:01").get_data(as_text=True)
     assert "<html" in page and "pc-1" in page
     rows = client.get("/computers/?q=nomatch", headers={"HX-Request": "true"})
@@ -54,7 +46,7 @@ def test_search_full_page_and_partial(app, client):
 
 
 def test_groups_pages(app, client):
-    _i, _p, first = _setup(app)
+    _i, _p, first = lab_computer(app)
     with app.app_context():
         second = add_computer("pc-3", "aa:bb:cc:dd:ee:03").id
         _db.session.commit()
@@ -79,7 +71,7 @@ def test_groups_pages(app, client):
 
 
 def test_delete_computer_refused_while_a_task_is_active(app, client):
-    _i, _p, cid = _setup(app)
+    _i, _p, cid = lab_computer(app)
     client.post(f"/computers/{cid}/deploy")
     page = client.post(f"/computers/{cid}/delete", follow_redirects=True)
     assert "cancel it first" in page.get_data(as_text=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from app.models import Image, default_profile_for
 from tests.browser import login
+from tests.tasks.conftest import add_image
 
 pytestmark = pytest.mark.browser
 
@@ -15,11 +15,8 @@ PAGES = ("/", "/images/", "/computers/", "/tasks/", "/multicast/", "/servers/",
 
 
 def test_no_page_violates_the_policy_and_htmx_runs(live, page):
-    with live.seed() as session:
-        image = Image(name="lab", environment="linux", image_type="block")
-        image.profiles.append(default_profile_for("block", "linux"))
-        session.add(image)
-        session.flush()
+    with live.seed():
+        image = add_image("lab")
         profile = f"/images/{image.id}/profiles/{image.profiles[0].id}/deploy"
     violations: list[str] = []
     page.on("console", lambda message: violations.append(f"{page.url}: {message.text}")

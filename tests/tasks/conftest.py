@@ -57,6 +57,15 @@ def add_computer(name: str = "pc-1", mac: str = "aa:bb:cc:dd:ee:01",
     return computer
 
 
+def lab_computer(app) -> tuple[int, int, int]:
+    """Commit an image 'lab' and a computer 'pc-1' assigned to it; return their ids."""
+    with app.app_context():
+        image = add_image("lab")
+        computer = add_computer("pc-1", "aa:bb:cc:dd:ee:01", image)
+        _db.session.commit()
+        return image.id, image.profiles[0].id, computer.id
+
+
 def set_max_clients(limit: int) -> ComServer:
     """Make the local com server allow `limit` imaging clients at once."""
     server = ComServer(display_name="local", url="http://127.0.0.1:5000", is_local=True,

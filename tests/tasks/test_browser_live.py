@@ -9,9 +9,10 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db as _db
-from app.models import Image, Task, default_profile_for
+from app.models import Task
 from app.tasks.service import finish_task
 from tests.browser import login
+from tests.tasks.conftest import add_image
 
 pytestmark = pytest.mark.browser
 
@@ -19,11 +20,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def image_id(live):
     """A placeholder image 'lab' with its default profile."""
-    with live.seed() as session:
-        image = Image(name="lab", environment="linux", image_type="block")
-        image.profiles.append(default_profile_for("block", "linux"))
-        session.add(image)
-        session.flush()
+    with live.seed():
+        image = add_image("lab")
         return image.id
 
 

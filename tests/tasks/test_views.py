@@ -7,15 +7,7 @@ import json
 from app.extensions import db as _db
 from app.models import Computer, Task
 from app.tasks.service import create_task
-from tests.tasks.conftest import add_computer, add_image
-
-
-def _setup(app) -> tuple[int, int, int]:
-    with app.app_context():
-        image = add_image("lab")
-        computer = add_computer("pc-1", "aa:bb:cc:dd:ee:01", image)
-        _db.session.commit()
-        return image.id, image.profiles[0].id, computer.id
+from tests.tasks.conftest import add_computer, add_image, lab_computer
 
 
 def test_pages_need_login(anon_client):
@@ -25,7 +17,7 @@ def test_pages_need_login(anon_client):
 
 
 def test_deploy_button_creates_a_task_and_the_tasks_page_polls(app, client):
-    _image_id, _profile_id, cid = _setup(app)
+    _image_id, _profile_id, cid = lab_computer(app)
     response = client.post(f"/computers/{cid}/deploy")
     assert response.status_code == 303 and response.headers["Location"].endswith("/tasks/")
     with app.app_context():
@@ -64,7 +56,7 @@ def test_upload_of_a_protected_image_is_refused_in_the_ui(app, client):
 
 
 def test_empty_progress_and_queue_place_render(app, client):
-    _i, _p, cid = _setup(app)
+    _i, _p, cid = lab_computer(app)
     with app.app_context():
         task, _ = create_task("deploy", _db.session.get(Computer, cid))
         task.progress_json = "not json"

@@ -6,8 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db as _db
-from app.models import Image, default_profile_for
+from app.models import Image
 from tests.browser import login, new_page
+from tests.tasks.conftest import add_image
 
 pytestmark = pytest.mark.browser
 
@@ -15,11 +16,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def profile_url(live):
     """The Task tab of the default profile of an image 'lab'."""
-    with live.seed() as session:
-        image = Image(name="lab", environment="linux", image_type="block")
-        image.profiles.append(default_profile_for("block", "linux"))
-        session.add(image)
-        session.flush()
+    with live.seed():
+        image = add_image("lab")
         url = f"{live.url}/images/{image.id}/profiles/{image.profiles[0].id}/task"
     return url
 
