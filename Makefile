@@ -1,8 +1,6 @@
 # The two commands: `make run` (set up and serve) and `make test` (the whole suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# TEST_WORKERS=2 runs the suite in two pytest-xdist workers (see tests/conftest.py); 0 runs it in one.
-TEST_WORKERS ?= 0
 DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
@@ -17,7 +15,7 @@ run: deps $(VENV)/.installed
 
 test: test-deps $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The full boot matrix in VMs (make test runs a slice of it; see README).
 test-boot: test-deps $(VENV)/.test-installed

@@ -19,21 +19,7 @@ from app.models import ApiToken, User
 pytest_plugins = ("tests.browser",)  # the shared Chromium harness: live, page
 
 
-
-def _redis_url() -> str:
-    """The test Redis database; each parallel test worker (gw0, gw1, ...) gets its own."""
-    base = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
-        return base
-    prefix, _, number = base.rpartition("/")
-    return f"{prefix}/{(int(number) - int(worker[2:])) % 16}"
-
-
-REDIS_URL = _redis_url()
-# Tests that open fixed multicast ports or network namespaces with servers and VMs run in one
-# worker, one after another (make test runs `pytest -n 2 --dist loadgroup`).
-SERIAL_GROUPS = {"multicast": "network", "netboot": "network"}
+REDIS_URL = os.environ.get("CASTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("CASTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -216,16 +202,3 @@ def tiny_store(tmp_path):
             subprocess.run(["umount", str(mount)], check=True)
     finally:
         subprocess.run(["losetup", "-d", device], check=True)
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups from the markers
-def pytest_collection_modifyitems(items) -> None:
-    """Keep the tests of SERIAL_GROUPS' folders in one worker when the suite runs in parallel."""
-    tests_root = Path(__file__).parent
-    for item in items:
-        try:
-            folder = Path(item.fspath).relative_to(tests_root).parts[0]
-        except ValueError:
-            continue
-        if folder in SERIAL_GROUPS:
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[folder]))

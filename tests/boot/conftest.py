@@ -22,11 +22,10 @@ RESULTS: list[dict] = []
 
 
 def pytest_collection_modifyitems(items):
-    """Every boot test needs root and loop devices; all run in one worker (uploads shared)."""
+    """Every boot test needs root, loop devices and the imaging tools."""
     for item in items:
         if "tests/boot/" in str(item.fspath):
             item.add_marker(needs_root)
-            item.add_marker(pytest.mark.xdist_group("boot"))
 
 
 @dataclass
