@@ -45,9 +45,19 @@ def report(tmp_path_factory) -> tuple[dict, str]:
         server.close()
         thread.join(timeout=10)
         with seeded.app.app_context():
+            _cancel_live_sessions()
             db.session.remove()
             db.engine.dispose()
     return json.loads(path.read_text()), run.stdout[-20000:]
+
+
+def _cancel_live_sessions() -> None:
+    """Stop the multicast senders the run started (nobody joins them, so they would wait)."""
+    from app.models import MulticastSession
+    from app.multicast.supervisor import cancel_session
+
+    for session in db.session.scalars(db.select(MulticastSession)).all():
+        cancel_session(session)
 
 
 def _failures(summary: dict) -> dict[str, int]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from app.extensions import db as _db
 from app.models import Image, Task
 from tests.client.disks import make_disk
@@ -16,6 +18,7 @@ MIB = 1 << 20
 MAC = "52:54:00:be:00:08"
 
 
+@pytest.mark.boot_full  # `make test-boot`: keeps `make test` inside its time budget
 def test_on_demand_upload_driven_over_the_serial_console(app, api, lab, tmp_path):
     disk = tmp_path / "disk.img"
     make_disk(disk, 96, "gpt", [(64, "ext4")], seed=8, big_bytes=4 * MIB)

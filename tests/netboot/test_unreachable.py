@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.netboot.lab import BRIDGE_IP
 from tests.netboot.test_tasks import netboot
 
 
+@pytest.mark.boot_full  # `make test-boot`: keeps `make test` inside its time budget
 def test_unreachable_server_says_so_and_runs_the_fallback_action(environment, lab, tmp_path):
     # The environment's kernel and initramfs started directly, pointed at a closed port.
     args = f"console=ttyS0 castor_server=http://{BRIDGE_IP}:9 castor_action=power_off"
