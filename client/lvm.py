@@ -90,16 +90,17 @@ def activate(vg_name: str) -> None:
     run(["vgchange", "-ay", vg_name])
 
 
+def _report(tool: str, fields: str, target: str) -> str:
+    """Run one LVM report tool (pvs, vgs, lvs) as JSON in bytes and return its output."""
+    return run([tool, "--reportformat", "json", "--units", "b", "-o", fields, target])
+
+
 def probe_volume_group(pv_device: str, pv_partition: int) -> dict:
     """Activate the VG on a PV partition and return it as a schema volume group."""
-    pvs = parse_pvs(run(["pvs", "--reportformat", "json", "--units", "b", "-o", PV_FIELDS,
-                         pv_device]))
+    pvs = parse_pvs(_report("pvs", PV_FIELDS, pv_device))
     if not pvs or not pvs[0]["vg_name"]:
         raise LvmError(f"{pv_device} is a physical volume without a volume group")
     name = pvs[0]["vg_name"]
     activate(name)
-    vgs = parse_vgs(run(["vgs", "--reportformat", "json", "--units", "b", "-o", VG_FIELDS,
-                         name]))
-    lvs = parse_lvs(run(["lvs", "--reportformat", "json", "--units", "b", "-o", LV_FIELDS,
-                         name]))
-    return schema_volume_group(vgs[0], lvs, pv_partition)
+    vgs = parse_vgs(_report("vgs", VG_FIELDS, name))
+    return schema_volume_group(vgs[0], parse_lvs(_report("lvs", LV_FIELDS, name)), pv_partition)

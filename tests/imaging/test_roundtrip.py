@@ -10,6 +10,7 @@ import pytest
 from app.imaging.minsize import disk_minimums
 from app.imaging.planner import plan_deploy
 from app.imaging.schema import parse_schema
+from client.lvm import parse_lvs, parse_pvs, parse_vgs, schema_volume_group
 from client.probe import (
     build_schema,
     filesystem_entry,
@@ -72,18 +73,11 @@ def mbr_capture() -> dict:
 def lvm_capture() -> dict:
     """Add the captured volume group (vgs/lvs/pvs JSON) to the LVM disk's schema."""
     disk = disk_from("sfdisk_json_gpt_lvm.json", 2 * 2**30, {})
-    vg = json.loads(capture("vgs_json.json"))["report"][0]["vg"][0]
-    pv = json.loads(capture("pvs_json.json"))["report"][0]["pv"][0]
-    lvs = json.loads(capture("lvs_json.json"))["report"][0]["lv"]
-    disk["partitions"][1]["lvm_vg"] = vg["vg_name"]
-    disk["volume_groups"] = [{
-        "name": vg["vg_name"], "uuid": vg["vg_uuid"], "pv_partition": 2,
-        "size_bytes": int(vg["vg_size"].rstrip("B")),
-        "extent_bytes": int(vg["vg_extent_size"].rstrip("B")),
-        "logical_volumes": [{"name": lv["lv_name"], "uuid": lv["lv_uuid"],
-                             "size_bytes": int(lv["lv_size"].rstrip("B")), "filesystem": None}
-                            for lv in lvs]}]
-    assert int(pv["pv_size"].rstrip("B")) <= disk["partitions"][1]["size_sectors"] * 512
+    (vg,) = parse_vgs(capture("vgs_json.json"))
+    (pv,) = parse_pvs(capture("pvs_json.json"))
+    disk["partitions"][1]["lvm_vg"] = vg["name"]
+    disk["volume_groups"] = [schema_volume_group(vg, parse_lvs(capture("lvs_json.json")), 2)]
+    assert pv["size_bytes"] <= disk["partitions"][1]["size_sectors"] * 512
     return build_schema([disk])
 
 
