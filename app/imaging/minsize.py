@@ -49,11 +49,13 @@ def content_need(fs: dict | None, original_bytes: int, image_type: str = "block"
     """Return the smallest container that holds this filesystem's image, capped at original."""
     if fs is None or fs["type"] not in GROWABLE:
         return original_bytes
+    if image_type == "file" and fs["type"] not in GROW_ONLY:
+        # A file image is extracted onto a fresh filesystem: only the files count, not how
+        # far resize2fs or ntfsresize could shrink the source (its blocks stay behind).
+        return min(fs["used_bytes"] + slack_bytes(fs["used_bytes"]), original_bytes)
     need = max(fs["min_bytes"], fs["used_bytes"]) + slack_bytes(fs["used_bytes"])
-    if image_type == "block" or fs["type"] in GROW_ONLY:
-        # partclone restores a filesystem only into a partition at least its size.
-        need = max(need, held_bytes(fs))
-    return min(need, original_bytes)
+    # partclone restores a filesystem only into a partition at least its size.
+    return min(max(need, held_bytes(fs)), original_bytes)
 
 
 def size_need(fs: dict | None, original_bytes: int, entry: dict | None,

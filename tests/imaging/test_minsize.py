@@ -85,6 +85,35 @@ def test_unshrunk_block_image_needs_its_whole_filesystem() -> None:
         GIB + slack_bytes(GIB))
 
 
+@pytest.mark.parametrize("kind", ["ext4", "ntfs"])
+def test_file_image_needs_its_files_not_the_source_shrink_minimum(kind: str) -> None:
+    # An unshrunk source (a file image is never shrunk) reports its whole volume as the
+    # minimum; a fresh filesystem that receives the files needs only their space.
+    unshrunk = fs(kind, GIB, volume=7 * GIB)
+    assert content_need(unshrunk, 7 * GIB, "file") == GIB + slack_bytes(GIB)
+    assert content_need(unshrunk, 7 * GIB, "block") == 7 * GIB
+
+
+def test_a_file_image_plans_onto_a_disk_smaller_than_its_source() -> None:
+    # The boot matrix's bios-grub layout: 7 GiB ext4 root holding 1 GiB, 1 GiB swap, 8 GiB.
+    schema = load_schema("schema_gpt_linux.json")
+    schema["image_type"] = "file"
+    disk = schema["disks"][0]
+    root, swap = disk["partitions"][1:]
+    root.update(start_sector=2048, size_sectors=7 * GIB // 512)
+    root["filesystem"].update(volume_bytes=7 * GIB, used_bytes=GIB, min_bytes=7 * GIB,
+                              shrunk=False, image_bytes=None)
+    swap.update(start_sector=2048 + 7 * GIB // 512, size_sectors=GIB // 512 - 4096)
+    swap_bytes = swap["size_sectors"] * 512
+    swap["filesystem"].update(volume_bytes=swap_bytes, used_bytes=swap_bytes,
+                              min_bytes=swap_bytes)
+    disk.update(partitions=[root, swap], size_bytes=8 * GIB,
+                last_usable_sector=8 * GIB // 512 - 34)
+    minimum = disk_minimum(disk, image_type="file")
+    assert minimum < 5 * GIB
+    assert disk_minimum(disk, image_type="block") > 8 * GIB - 2 * MIB
+
+
 def test_xfs_never_shrinks_but_grows() -> None:
     need = size_need(fs("xfs", GIB, GIB, volume=40 * GIB), 40 * GIB, None, image_type="file")
     assert (need.kind, need.min_bytes) == ("dynamic", 40 * GIB)
