@@ -7,6 +7,7 @@ cannot disagree.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from flask import request
@@ -31,6 +32,7 @@ class Field:
     enum: tuple | None = None
     pattern: str | None = None
     description: str = ""
+    min_length: int | None = None
 
     @property
     def kinds(self) -> tuple[type, ...]:
@@ -53,6 +55,15 @@ class Field:
                 return f"must be at most {self.maximum}"
         elif self.max_length is not None and len(value) > self.max_length:
             return f"is longer than {self.max_length}"
+        if kind is list and self.min_length and len(value) < self.min_length:
+            return f"must hold at least {self.min_length} item" + (
+                "s" if self.min_length > 1 else "")
+        if kind is str and self.min_length and len(value) < self.min_length:
+            return "must not be empty" if self.min_length == 1 else (
+                f"is shorter than {self.min_length}")
+        if kind is str and self.pattern is not None and not re.search(self.pattern, value):
+            return "is not in the expected form" + (f" ({self.description})"
+                                                    if self.description else "")
         if self.items is not None and not all(_item(self.items).problem(v) is None
                                               for v in value):
             return f"must be a list of {_TYPE_NAMES[self.items]}s"
@@ -68,8 +79,10 @@ class Field:
                   "description": self.description or None}
         if str in self.kinds:
             limits["maxLength"] = self.max_length
+            limits["minLength"] = self.min_length
         if list in self.kinds:
             limits["maxItems"] = self.max_length
+            limits["minItems"] = self.min_length
         schema.update({key: value for key, value in limits.items() if value is not None})
         if self.items is not None:
             schema["items"] = _item(self.items).schema()
@@ -77,12 +90,26 @@ class Field:
 
 
 def _is(value: object, kind: type) -> bool:
-    """Tell whether a JSON value has a type (true and false are not numbers)."""
+    """Tell whether a JSON value has a type (true and false are not numbers).
+
+    As in JSON Schema, a number with a zero fraction (`2.0`) is a whole number.
+    """
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
     if kind is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, kind)
+
+
+def whole(field: Field, value: object) -> object:
+    """Return a checked value with whole numbers as int (`2.0` → `2`), lists included."""
+    if isinstance(value, float) and value.is_integer() and int in field.kinds \
+            and float not in field.kinds:
+        return int(value)
+    if isinstance(value, list) and field.items is int:
+        return [int(v) if isinstance(v, float) else v for v in value]
+    return value
 
 
 def _item(kind: type) -> Field:
@@ -110,23 +137,25 @@ DISK = {"size_bytes": Field(int, minimum=1, maximum=MAX_ID),
         "logical_sector_size": Field(int, enum=(512, 1024, 2048, 4096)),
         "physical_sector_size": Field(int, minimum=512, maximum=1 << 20),
         "name": Text(256, description="the device, for messages")}
-DISKS = Field(list, items=dict, max_length=64, description="destination disks: "
-              "{size_bytes, logical_sector_size, physical_sector_size}")
+DISKS = Field(list, items=dict, max_length=64, min_length=1, description="destination "
+              "disks: {size_bytes, logical_sector_size, physical_sector_size}")
 
 
 def check_disks(disks: list[dict], field: str = "disks") -> list[dict]:
     """Check a list of destination disks (size and sector sizes); return it."""
+    checked = []
     for disk in disks:
         try:
-            check_fields(disk, DISK, required=("size_bytes",))
+            checked.append(check_fields(disk, DISK, required=("size_bytes",)))
         except BadRequest as exc:
             raise BadRequest(f"{field}: {exc.message}", field) from None
-    return disks
+    return checked
 
 
 def disks_schema() -> dict:
     """Return the JSON schema of a list of destination disks."""
-    return {"type": "array", "maxItems": 64, "items": body_schema(DISK, ("size_bytes",))}
+    return {"type": "array", "minItems": 1, "maxItems": 64,
+            "items": body_schema(DISK, ("size_bytes",))}
 
 
 def _depth(value: object) -> int:
@@ -192,7 +221,7 @@ def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] =
         problem = spec[key].problem(value)
         if problem:
             raise BadRequest(f"{key} {problem}", key)
-        fields[key] = value
+        fields[key] = whole(spec[key], value)
     for key in required:
         if key not in fields:
             raise BadRequest(f"{key} is required", key)
@@ -202,7 +231,8 @@ def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] =
 def body_schema(spec: dict[str, Field], required: tuple[str, ...] = ()) -> dict:
     """Return the JSON schema of a body checked by `check_fields(spec, required)`."""
     schema: dict = {"type": "object", "additionalProperties": False,
-                    "properties": {key: field.schema() for key, field in spec.items()}}
+                    "properties": {key: disks_schema() if field is DISKS else field.schema()
+                                   for key, field in spec.items()}}
     if required:
         schema["required"] = list(required)
     return schema

@@ -23,8 +23,9 @@ from app.api.scope import (
     require_upload,
     resolve_task_token,
 )
-from app.api.tasks import task_payload
+from app.api.tasks import CHECKIN_FIELDS, task_payload
 from app.extensions import db
+from app.images.rules import NAME_MAX
 from app.images.service import ImageError, image_for_on_demand_upload
 from app.login import LoginRefused, authenticate
 from app.models import ApiToken, Image, ImageProfile, Task
@@ -110,7 +111,11 @@ def _json_object() -> dict:
 
 NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullable=True,
                    description="a name, or an id")
-UPLOAD_FIELDS = {"image": NAME_OR_ID, "profile": NAME_OR_ID}
+# An upload names an existing image or a new one (created on demand): image name rules.
+UPLOAD_FIELDS = {"image": Field((str, int), max_length=NAME_MAX, min_length=1, minimum=1,
+                                maximum=MAX_ID, nullable=True, pattern="^[A-Za-z0-9_-]+$",
+                                description="an image name (new: created), or an id"),
+                 "profile": NAME_OR_ID}
 COMPLETE_FIELDS = {"files": Field(list, items=dict, max_length=100000), "schema_only": Field(bool)}
 
 
@@ -139,7 +144,7 @@ def checkin():
     `{"computer", "task", "token", "model_match", "on_demand"}`, `token` being a new task
     token (for the ticket, or for an operator whose computer has an active task) or null.
     """
-    body = _json_object()
+    body = check_fields(json_object(), CHECKIN_FIELDS)
     mac = str(body.get("mac") or "")
     token = None
     if body.get("ticket"):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from app.api.body import body_schema, disks_schema
+from app.api.client import COMPLETE_FIELDS, UPLOAD_FIELDS
+from app.api.client_io import DEPLOY_FIELDS
+
 
 def _op(summary: str, *, body: str | None = None, stream: bool = False,
-        responses: tuple[int, ...] = (200,), params: tuple[str, ...] = ()) -> dict:
+        responses: tuple[int, ...] = (200,), params: tuple[str, ...] = (),
+        schema: dict | None = None) -> dict:
     """Build one OpenAPI operation object."""
     op: dict = {"summary": summary, "tags": ["client"],
                 "responses": {str(code): {"description": _STATUS[code]} for code in responses}}
@@ -14,11 +19,19 @@ def _op(summary: str, *, body: str | None = None, stream: bool = False,
     if body:
         # Only the schema is required: the other JSON bodies may be left out ({} then).
         op["requestBody"] = {"required": body == "schema", "content": {
-            "application/json": {"schema": {"type": "object", "description": body}}}}
+            "application/json": {"schema": {**(schema or {"type": "object"}),
+                                            "description": body}}}}
     if stream:
         op["requestBody"] = {"required": True, "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
     return op
+
+
+def _deploy_schema() -> dict:
+    """The deploy body: its destination disks checked one by one (app.api.body.DISK)."""
+    schema = body_schema(DEPLOY_FIELDS)
+    schema["properties"]["disks"] = disks_schema()
+    return schema
 
 
 _STATUS = {200: "OK", 201: "Created", 206: "Partial content (Range)", 400: "Bad request",
@@ -40,7 +53,8 @@ OPENAPI_PATHS = {
         "Every option of a profile with its modules", params=("profile_id",),
         responses=(200, 404))},
     f"{P}/uploads": {"post": _op("Open an upload session", body="{image, profile}",
-                                 responses=(201, 404, 409))},
+                                 responses=(201, 404, 409),
+                                 schema=body_schema(UPLOAD_FIELDS))},
     f"{P}/uploads/{{upload_id}}/schema": {"put": _op(
         "Store the upload's schema (castor-schema v1)", body="schema", params=("upload_id",),
         responses=(200, 404, 422))},
@@ -49,7 +63,8 @@ OPENAPI_PATHS = {
         stream=True, params=("upload_id", "path"), responses=(201, 400, 404, 422, 507))},
     f"{P}/uploads/{{upload_id}}/complete": {"post": _op(
         "Verify all files and swap the new image in", body="{files: [manifest entries], "
-        "schema_only}", params=("upload_id",), responses=(200, 404, 409, 422))},
+        "schema_only}", params=("upload_id",), responses=(200, 404, 409, 422),
+        schema=body_schema(COMPLETE_FIELDS))},
     f"{P}/uploads/{{upload_id}}": {"delete": _op("Abort an upload", params=("upload_id",))},
     f"{P}/images/{{name}}/manifest": {"get": _op("The image's manifest", params=("name",),
                                                  responses=(200, 404, 409))},
@@ -61,7 +76,8 @@ OPENAPI_PATHS = {
     f"{P}/deploys": {"post": _op("Plan a deploy for the client's disks",
                                  body="{image, profile, disks: [{size_bytes, "
                                  "logical_sector_size, physical_sector_size}]}",
-                                 responses=(200, 404, 409, 422))},
+                                 responses=(200, 404, 409, 422),
+                                 schema=_deploy_schema())},
     f"{P}/progress": {"post": _op("Report progress", body="{task_id, step, disk, partition, "
                                   "bytes_done, bytes_total, rate_bytes_s, eta_s, percent}")},
     f"{P}/log": {"post": _op("Append to the task log", body="{task_id, text}")},

@@ -17,7 +17,7 @@ from app.tasks.service import active_task_for
 
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"  # app.computers.rules
 COMPUTER_FIELDS = {
-    "name": Text(63, pattern=NAME_PATTERN), "mac": Text(32, description=(
+    "name": Text(63, pattern=NAME_PATTERN), "mac": Text(32, pattern=rules.MAC_PATTERN, description=(
         "any common MAC form; stored aa:bb:cc:dd:ee:ff")),
     "client_id": Text(128), "description": Text(), "image_id": Id(nullable=True),
     "profile_id": Id(nullable=True, description="a profile of the computer's image")}
@@ -66,7 +66,8 @@ def apply_computer(computer: Computer, data: dict) -> None:
     if computer.profile_id is not None:
         profile = db.session.get(ImageProfile, computer.profile_id)
         if profile is None or profile.image_id != computer.image_id:
-            raise FieldError("The profile must belong to the computer's image.", "profile_id")
+            raise FieldError("The profile must belong to the computer's image.", "profile_id",
+                             422)
     if not computer.name:
         raise FieldError("A name is required.", "name")
 

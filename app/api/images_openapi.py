@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.images.rules import DESCRIPTION_MAX, NAME_MAX
+from app.images.rules import CATEGORY_NAME_MAX, DESCRIPTION_MAX, NAME_MAX
 from app.models.images import ENVIRONMENTS, IMAGE_TYPES, REPLICATION_MODES
 
 
@@ -41,6 +41,11 @@ _IMAGE_WRITE = {
     "categories": {"type": "array", "items": {"type": "string"}},
 }
 
+# app.images.rules.category_name_problem: letters, digits, space, '_', '.', '-'; no space
+# at either end.
+_CATEGORY_NAME = {"type": "string", "minLength": 1, "maxLength": CATEGORY_NAME_MAX,
+                  "pattern": "^[A-Za-z0-9_.-](?:[A-Za-z0-9 _.-]*[A-Za-z0-9_.-])?$"}
+
 OPENAPI_SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error"],
@@ -68,7 +73,12 @@ OPENAPI_SCHEMAS = {
     },
     "CategoryWrite": {
         "type": "object", "additionalProperties": False,
-        "properties": {"name": {"type": "string", "maxLength": 64},
+        "properties": {"name": _CATEGORY_NAME,
+                       "description": {"type": "string", "maxLength": DESCRIPTION_MAX}},
+    },
+    "CategoryCreate": {
+        "type": "object", "additionalProperties": False, "required": ["name"],
+        "properties": {"name": _CATEGORY_NAME,
                        "description": {"type": "string", "maxLength": DESCRIPTION_MAX}},
     },
 }
@@ -132,7 +142,7 @@ OPENAPI_PATHS = {
                 "responses": {"200": _json({"type": "object", "properties": {
                     "categories": {"type": "array", "items": _ref("Category")}}}, "Categories"),
                     **_errors(401)}},
-        "post": {"summary": "Create a category", "requestBody": _body("CategoryWrite"),
+        "post": {"summary": "Create a category", "requestBody": _body("CategoryCreate"),
                  "responses": {"201": _json(_ref("Category"), "Created"),
                                **_errors(400, 401, 409)}},
     },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
-from app.api.body import DISKS, Field, Text, check_disks, check_fields, json_object
+from app.api.body import DISKS, Field, Text, body_schema, check_disks, check_fields, json_object
 from app.api.errors import MAX_ID
 from app.auth import current_username
 from app.errors import BadRequest
@@ -54,8 +54,9 @@ NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullab
                    description="a name, or an id")
 SECONDS = Field(int, minimum=0, maximum=10 ** 7)
 CREATE_FIELDS = {
-    "name": Text(64), "image": NAME_OR_ID, "profile": NAME_OR_ID, "group": NAME_OR_ID,
-    "com_server": NAME_OR_ID, "expected_clients": Field(int, minimum=0, maximum=10000,
+    "name": Text(64, min_length=1), "image": NAME_OR_ID, "profile": NAME_OR_ID,
+    "group": NAME_OR_ID,
+    "com_server": NAME_OR_ID, "expected_clients": Field(int, minimum=1, maximum=10000,
                                                        nullable=True),
     "max_wait_seconds": SECONDS, "partition_timeout_seconds": SECONDS,
     "retries_until_drop": Field(int, minimum=0, maximum=10000)}
@@ -112,7 +113,8 @@ def create():
             retries_until_drop=body.get("retries_until_drop", 30),
             username=current_username())
     except SessionError as exc:
-        raise BadRequest(str(exc)) from None
+        # The fields were valid; the image, group or server refuse a session now.
+        raise BadRequest(str(exc), status=422) from None
     return jsonify(session.to_dict()), 201
 
 
@@ -269,14 +271,8 @@ OPENAPI_PATHS = {
              "description": "1: running sessions only; anything else: all"}],
             "responses": {"200": {"description": "the sessions"}}},
         "post": {"summary": "Create a multicast session and start sending",
-                 "requestBody": {"content": {"application/json": {"schema": {
-                     "type": "object", "required": ["name", "image"], "properties": {
-                         "name": {"type": "string"}, "image": {"type": "string"},
-                         "profile": {"type": "string"}, "expected_clients": {"type": "integer"},
-                         "group": {"type": "string"}, "com_server": {"type": "string"},
-                         "max_wait_seconds": {"type": "integer"},
-                         "partition_timeout_seconds": {"type": "integer"},
-                         "retries_until_drop": {"type": "integer"}}}}}},
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": body_schema(CREATE_FIELDS, ("image",))}}},
                  "responses": {"201": {"description": "the session", "content": {
                      "application/json": {"schema": {
                          "$ref": "#/components/schemas/MulticastSession"}}}},
@@ -289,11 +285,8 @@ OPENAPI_PATHS = {
         "responses": {"200": {"description": "the session"}, "409": _ERR}}},
     "/multicast/join": {"post": {
         "summary": "Join a waiting session by name (late joiners get 409)",
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object",
-            "required": ["session", "disks"], "properties": {
-                "session": {"type": "string"}, "client_id": {"type": "string"},
-                "computer": {"type": "string"},
-                "disks": {"type": "array", "items": {"type": "object"}}}}}}},
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": body_schema(JOIN_FIELDS, ("session",))}}},
         "responses": {"200": {"description": "client id, streams, receiver args, plans"},
                       "404": _ERR, "409": _ERR, "422": _ERR}}},
     "/multicast/clients/{id}/progress": {"post": {

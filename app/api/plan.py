@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.api import api_error, token_required
-from app.api.body import DISKS, Field, check_disks, check_fields, json_object
+from app.api.body import DISKS, Field, body_schema, check_disks, check_fields, json_object
 from app.deploys import image_planner_input
 from app.extensions import db
 from app.imaging.errors import PlanError
@@ -29,7 +29,7 @@ def plan(image_id: int, profile_id: int):
     if profile is None or profile.image_id != image.id:
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
     body = check_fields(json_object(), PLAN_FIELDS, required=("disks",))
-    check_disks(body["disks"])
+    body["disks"] = check_disks(body["disks"])
     efi = body.get("efi")
     try:
         planner = image_planner_input(image, profile, current_app.config["STORAGE_PATH"], efi)
@@ -49,22 +49,7 @@ def plan(image_id: int, profile_id: int):
 _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 OPENAPI_SCHEMAS = {
-    "PlanRequest": {
-        "type": "object",
-        "required": ["disks"],
-        "properties": {
-            "disks": {"type": "array", "items": {
-                "type": "object", "required": ["size_bytes"],
-                "properties": {
-                    "size_bytes": {"type": "integer", "minimum": 1},
-                    "logical_sector_size": {"enum": [512, 1024, 2048, 4096], "default": 512},
-                    "physical_sector_size": {"type": "integer"},
-                }}},
-            "efi": {"type": ["boolean", "null"],
-                    "description": "Standard method: EFI (GPT) or legacy (MBR) layout; "
-                                   "null follows the image's table"},
-        },
-    },
+    "PlanRequest": body_schema(PLAN_FIELDS, ("disks",)),
     "DiskPlan": {
         "type": "object",
         "description": "One destination disk's plan (docs/planning.md).",

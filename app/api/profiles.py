@@ -22,6 +22,8 @@ from app.profiles.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 bp = Blueprint("api_profiles", __name__, url_prefix="/api/v1")
 
 PROFILE_BASE = "/images/<int:image_id>/profiles"
+# The module kinds by name, so that /clone and /plan never match an assignment route.
+KIND = "<any(scripts, syspreps, filecopies):kind>"
 
 
 def _image(image_id: int) -> Image:
@@ -120,7 +122,7 @@ def clone_profile(image_id: int, profile_id: int):
     return jsonify(profile_json(copy, image)), 201
 
 
-@bp.get(PROFILE_BASE + "/<int:profile_id>/<kind>")
+@bp.get(PROFILE_BASE + "/<int:profile_id>/" + KIND)
 @token_required
 def list_assignments(image_id: int, profile_id: int, kind: str):
     """List a profile's assigned modules of a kind, in run order."""
@@ -130,7 +132,7 @@ def list_assignments(image_id: int, profile_id: int, kind: str):
                     for r in assignments.rows(profile, info)])
 
 
-@bp.post(PROFILE_BASE + "/<int:profile_id>/<kind>")
+@bp.post(PROFILE_BASE + "/<int:profile_id>/" + KIND)
 @token_required
 def add_assignment(image_id: int, profile_id: int, kind: str):
     """Assign a module: {module_id, priority?, run_when? | destination_partition?}."""
@@ -153,7 +155,7 @@ def _assignment(profile: ImageProfile, info, assignment_id: int):
     return row
 
 
-@bp.patch(PROFILE_BASE + "/<int:profile_id>/<kind>/<int:assignment_id>")
+@bp.patch(PROFILE_BASE + "/<int:profile_id>/" + KIND + "/<int:assignment_id>")
 @token_required
 def patch_assignment(image_id: int, profile_id: int, kind: str, assignment_id: int):
     """Change an assignment's priority, run_when or destination_partition."""
@@ -168,7 +170,7 @@ def patch_assignment(image_id: int, profile_id: int, kind: str, assignment_id: i
     return jsonify(assignments.assignment_to_dict(info, row))
 
 
-@bp.delete(PROFILE_BASE + "/<int:profile_id>/<kind>/<int:assignment_id>")
+@bp.delete(PROFILE_BASE + "/<int:profile_id>/" + KIND + "/<int:assignment_id>")
 @token_required
 def delete_assignment(image_id: int, profile_id: int, kind: str, assignment_id: int):
     """Remove a module from the profile."""

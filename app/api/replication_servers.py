@@ -6,7 +6,7 @@ from flask import g, jsonify
 from werkzeug.datastructures import MultiDict
 
 from app.api import api_error, token_required
-from app.api.body import Field, Text, check_fields, json_object
+from app.api.body import Field, Text, body_schema, check_fields, json_object
 from app.api.replication import bp
 from app.extensions import db
 from app.models import ComServer, Image, ReplicationStatus
@@ -40,6 +40,14 @@ def server_dict(server: ComServer) -> dict:
 def _payload() -> dict:
     """Return the JSON body's com server fields after checking names and types."""
     return check_fields(json_object(), SERVER_FIELDS, ignore=("id", "has_secret"))
+
+
+def _invalid(form: ServerForm):
+    """Answer 422 naming every refused field (the first as `field`) in one message."""
+    problems = "; ".join(f"{name}: {' '.join(map(str, errors))}"
+                         for name, errors in form.errors.items())
+    return api_error(422, f"invalid com server: {problems}",
+                     field=next(iter(form.errors), None))
 
 
 def _form(payload: dict, server: ComServer | None) -> ServerForm:
@@ -81,7 +89,7 @@ def create_server():
         return error
     form = _form(_payload(), None)
     if not form.validate():
-        return api_error(422, "invalid com server", fields=form.errors)
+        return _invalid(form)
     server = ComServer()
     form.apply(server)
     db.session.add(server)
@@ -111,7 +119,7 @@ def update_server(server_id: int):
         return error
     form = _form(_payload(), server)
     if not form.validate():
-        return api_error(422, "invalid com server", fields=form.errors)
+        return _invalid(form)
     form.apply(server)
     db.session.commit()
     return jsonify(server_dict(server))
@@ -162,16 +170,19 @@ def image_status(image_id: int):
     return jsonify(_status_list(image))
 
 
+_SERVER_BODY = {"required": True, "content": {"application/json": {
+    "schema": body_schema(SERVER_FIELDS)}}}
 _TOKEN = {"200": {"description": "OK"}, "401": {"description": "no valid token"}}
 OPENAPI_PATHS = {
     "/replication/servers": {
         "get": {"summary": "List com servers", "responses": _TOKEN},
-        "post": {"summary": "Add a com server (admin)",
+        "post": {"summary": "Add a com server (admin)", "requestBody": _SERVER_BODY,
                  "responses": {**_TOKEN, "201": {"description": "created"},
                                "422": {"description": "invalid fields"}}}},
     "/replication/servers/{id}": {
         "get": {"summary": "Show a com server", "responses": _TOKEN},
-        "put": {"summary": "Change a com server (admin)", "responses": _TOKEN},
+        "put": {"summary": "Change a com server (admin)", "requestBody": _SERVER_BODY,
+                "responses": _TOKEN},
         "delete": {"summary": "Remove a com server (admin)",
                    "responses": {"204": {"description": "removed"}}}},
     "/replication/images/{id}/replicate": {

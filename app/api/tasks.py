@@ -12,8 +12,9 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, request
 
 from app.api import api_error, token_required
-from app.api.body import Field, Id, check_fields, json_object
+from app.api.body import Field, Id, Text, check_fields, json_object
 from app.api.scope import resolve_task_token
+from app.computers.rules import MAC_PATTERN
 from app.extensions import db
 from app.models import Computer, Image, ImageProfile, Task
 from app.models.base import utcnow
@@ -60,6 +61,13 @@ def _json() -> dict:
     return json_object(optional=True)
 
 
+LOG_FIELDS = {"text": Text(16 << 20, description="appended; the log keeps its last MiB")}
+CHECKIN_FIELDS = {
+    "ticket": Text(256, nullable=True, description="the boot ticket of the kernel command "
+                   "line (castor_ticket); traded once for a task token"),
+    "mac": Text(64, pattern=MAC_PATTERN, description="the machine's MAC, any common form"),
+    "client_id": Text(128), "model": Text(256), "serial": Text(256), "system_uuid": Text(64),
+    "name": Text(64, description="name for a newly registered computer")}
 TASK_FIELDS = {"kind": Field(str, enum=TASK_KINDS), "computer_id": Id(),
                "image_id": Id(nullable=True), "profile_id": Id(nullable=True)}
 
@@ -178,11 +186,11 @@ def append_log(task_id: int):
     task = _task_for_client(task_id)
     if task is None:
         return api_error(404, "no such task")
-    text = str(_json().get("text", ""))
+    text = check_fields(_json(), LOG_FIELDS).get("text", "")
     task.log = (task.log + text)[-LOG_LIMIT:]
     db.session.commit()
     return jsonify({"length": len(task.log)})
 
 
 from app.api import computers  # noqa: E402,F401  (registers its routes on bp)
-from app.api.tasks_openapi import OPENAPI_PATHS  # noqa: E402,F401
+from app.api.tasks_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS  # noqa: E402,F401

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from app.api.body import body_schema
+from app.api.computers import COMPUTER_FIELDS, GROUP_FIELDS
+from app.api.tasks import CHECKIN_FIELDS, LOG_FIELDS, TASK_FIELDS
 from app.models.computers import TASK_KINDS, TASK_STATES
 
 
@@ -35,14 +38,8 @@ def _id(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
-_COMPUTER_WRITE = {
-    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"},
-    "mac": {"type": "string", "description": "any common MAC form; stored aa:bb:cc:dd:ee:ff"},
-    "client_id": {"type": "string"}, "description": {"type": "string"},
-    "image_id": {"type": ["integer", "null"]}, "profile_id": {"type": ["integer", "null"]},
-}
-_GROUP_WRITE = {"name": {"type": "string"}, "description": {"type": "string"},
-                "computer_ids": {"type": "array", "items": {"type": "integer"}}}
+_COMPUTER_WRITE = body_schema(COMPUTER_FIELDS)["properties"]
+_GROUP_WRITE = body_schema(GROUP_FIELDS)["properties"]
 
 OPENAPI_SCHEMAS = {
     "Computer": {"type": "object", "properties": {
@@ -63,12 +60,7 @@ OPENAPI_SCHEMAS = {
         "profile": {"type": ["object", "null"]}, "computer": {"type": ["object", "null"]}}},
 }
 
-_CHECKIN_BODY = {"type": "object", "properties": {
-    "ticket": {"type": "string", "description": "the boot ticket of the kernel command line "
-               "(castor_ticket); traded once for a task token"},
-    "mac": {"type": "string"}, "client_id": {"type": "string"}, "model": {"type": "string"},
-    "serial": {"type": "string"}, "system_uuid": {"type": "string"},
-    "name": {"type": "string", "description": "name for a newly registered computer"}}}
+_CHECKIN_BODY = body_schema(CHECKIN_FIELDS)
 _CHECKIN_ANSWER = {"type": "object", "properties": {
     "computer": {"oneOf": [_ref("Computer"), {"type": "null"}]},
     "task": {"oneOf": [_ref("Task"), {"type": "null"}]},
@@ -85,7 +77,8 @@ def _crud(name: str, plural: str, schema: str, write: dict) -> dict:
                 "200": _json(_wrap(plural, {"type": "array", "items": _ref(schema)}), "OK"),
                 "401": ERRORS["401"]}},
             "post": {"summary": f"Add a {name}", "requestBody": _body(
-                {"type": "object", "properties": write, "required": ["name"]}),
+                {"type": "object", "properties": write, "required": ["name"],
+                 "additionalProperties": False}),
                 "responses": {"201": _json(one, "Created"), **ERRORS}},
         },
         f"/{plural}/{{{name}_id}}": {
@@ -93,7 +86,7 @@ def _crud(name: str, plural: str, schema: str, write: dict) -> dict:
             "get": {"summary": f"One {name}", "responses": {"200": _json(one, "OK"),
                                                              "404": ERRORS["404"]}},
             "patch": {"summary": f"Change a {name}", "requestBody": _body(
-                {"type": "object", "properties": write}),
+                {"type": "object", "properties": write, "additionalProperties": False}),
                 "responses": {"200": _json(one, "OK"), **ERRORS}},
             "delete": {"summary": f"Delete a {name}", "responses": {
                 "204": {"description": "Deleted"}, **ERRORS}},
@@ -109,11 +102,8 @@ OPENAPI_PATHS = {
             {"name": "state", "in": "query", "schema": {"type": "string"}}],
             "responses": {"200": _json(_wrap("tasks", {"type": "array",
                                                        "items": _ref("Task")}), "OK")}},
-        "post": {"summary": "Create a web task", "requestBody": _body({
-            "type": "object", "required": ["kind", "computer_id"], "properties": {
-                "kind": {"enum": list(TASK_KINDS)}, "computer_id": {"type": "integer"},
-                "image_id": {"type": ["integer", "null"]},
-                "profile_id": {"type": ["integer", "null"]}}, "additionalProperties": False}),
+        "post": {"summary": "Create a web task", "requestBody": _body(
+            body_schema(TASK_FIELDS, ("kind", "computer_id"))),
             "responses": {"201": _json({"type": "object", "properties": {
                 "task": _ref("Task"), "ticket": {"type": ["string", "null"], "description":
                     "a one-time boot ticket for castor-client task --ticket"}}},
@@ -144,8 +134,7 @@ OPENAPI_PATHS = {
                 "cancel": {"type": "boolean"}}}, "OK"), **ERRORS}}},
     "/tasks/{task_id}/log": {"parameters": [_id("task_id")], "post": {
         "summary": "Append to the task's log (API or task token, also after the end)",
-        "requestBody": {**_body({"type": "object", "properties": {"text": {"type": "string"}}}),
-                        "required": False},
+        "requestBody": {**_body(body_schema(LOG_FIELDS)), "required": False},
         "responses": {"200": _json({"type": "object"}, "OK"), **ERRORS}}},
     "/tasks/{task_id}/heartbeat": {"parameters": [_id("task_id")], "post": {
         "summary": "Sign of life, so the task does not expire", "responses": {

@@ -16,6 +16,10 @@ def normalize_mac(mac: str | None) -> str:
     return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
 
+# What normalize_mac takes, for API schemas: empty, or 12 hex digits among separators.
+MAC_PATTERN = r"^(?:[\s:.-]*(?:[0-9A-Fa-f][\s:.-]*){12})?$"
+
+
 def mac_problem(mac: str | None) -> str | None:
     """Say what is wrong with an optional MAC address, or None when it is usable."""
     if not mac:

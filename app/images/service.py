@@ -18,6 +18,7 @@ from app.errors import Refused
 from app.extensions import db
 from app.images import rules
 from app.models import Category, Image, default_profile_for, record_history
+from app.models.images import ENVIRONMENTS, IMAGE_TYPES
 from app.roles import require_role
 
 
@@ -76,7 +77,10 @@ def create_image(storage_path: str | Path, *, name: str, environment: str, image
     _check(rules.image_name_problem(name), "name")
     _check(rules.description_problem(description), "description")
     _check(rules.environment_problem(environment), "environment")
-    _check(rules.type_problem(environment, image_type), "type")
+    # A known type that does not fit the environment (Both on Linux) breaks a rule, not the
+    # document: 422; anything else is malformed.
+    _check(rules.type_problem(environment, image_type), "type",
+           422 if image_type in IMAGE_TYPES and environment in ENVIRONMENTS else 400)
     _check(rules.replication_mode_problem(replication_mode), "replication_mode")
     if name_taken(name):
         raise ImageError(f"An image named {name} already exists.", "name", 409)
@@ -116,9 +120,10 @@ def update_image(storage_path: str | Path, image: Image, changes: dict) -> Image
     """
     if "environment" in changes and changes["environment"] != image.environment:
         raise ImageError("The environment can't be changed after the image is created.",
-                         "environment")
+                         "environment", 409)
     if "type" in changes and changes["type"] != image.image_type:
-        raise ImageError("The image type can't be changed after the image is created.", "type")
+        raise ImageError("The image type can't be changed after the image is created.",
+                         "type", 409)
     new_name = changes.get("name", image.name)
     _check(rules.image_name_problem(new_name), "name")
     if "description" in changes:

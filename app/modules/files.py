@@ -81,6 +81,8 @@ def save_uploads(storage_path: str | Path, module_id: int,
                 safe_join(root, relative)
             except StorageError as exc:
                 raise UploadError(f"refused file name: {exc}") from exc
+            if target.exists() or any(p.is_file() for p in target.parents):
+                raise UploadError(f"{relative} is given twice, or as both a file and a folder")
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as handle:
                 shutil.copyfileobj(stream, handle)
@@ -89,6 +91,11 @@ def save_uploads(storage_path: str | Path, module_id: int,
                 if problems:
                     raise UploadError(f"{relative} is refused: " + "; ".join(problems[:5]))
             stored.append(target.relative_to(staging.resolve()).as_posix())
+        for relative in stored:  # checked before anything moves: all or nothing
+            destination = safe_join(root, relative)
+            if destination.is_dir() or any(p.is_file() for p in destination.parents):
+                raise UploadError(f"{relative} would replace a stored folder, or sit below a "
+                                  "stored file of the same name")
         for relative in stored:
             destination = safe_join(root, relative)
             destination.parent.mkdir(parents=True, exist_ok=True)

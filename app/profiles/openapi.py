@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Integer
 
+from app.api.errors import MAX_ID
 from app.models.modules import RUN_WHEN
 from app.models.profiles import OPTION_FIELDS, ImageProfile
 from app.profiles.options import CHOICES
@@ -54,9 +55,59 @@ ITEM_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "int
 
 OPTIONS = {field: _option_schema(field) for field in OPTION_FIELDS}
 
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
+
+
+def _assignment_body(slug: str, create: bool) -> dict:
+    """The fields an assignment of one module kind takes (app.profiles.assignments._clean)."""
+    props: dict = {"priority": {"type": "integer", "minimum": 0, "maximum": 9999,
+                                "description": "lower runs first"}}
+    if slug == "scripts":
+        props["run_when"] = {"type": "string", "enum": list(RUN_WHEN)}
+    if slug == "filecopies":
+        props["destination_partition"] = {"type": "string", "maxLength": 64,
+                                          "description": "number or vg-lv"}
+    schema: dict = {"type": "object", "additionalProperties": False, "properties": props}
+    if create:
+        schema["properties"] = {"module_id": {"type": "integer", "minimum": 1,
+                                              "maximum": MAX_ID}, **props}
+        schema["required"] = ["module_id"]
+    return schema
+
+
+def _assignment_paths() -> dict:
+    """One documented path per module kind: each takes its own assignment fields."""
+    paths = {}
+    for slug in ("scripts", "syspreps", "filecopies"):
+        paths[f"{ONE_PROFILE}/{slug}"] = {
+            "parameters": [IMAGE_ID, PROFILE_ID],
+            "get": {"summary": f"List assigned {slug} in run order", "tags": ["profiles"],
+                    "responses": {"200": _json({"type": "array",
+                                                "items": _ref("ModuleAssignment")}),
+                                  **ERRORS}},
+            "post": {"summary": f"Assign a module ({slug})", "tags": ["profiles"],
+                     "requestBody": _body(_assignment_body(slug, True)),
+                     "responses": {"201": _json(_ref("ModuleAssignment"), "assigned"),
+                                   **ERRORS}},
+        }
+        paths[f"{ONE_PROFILE}/{slug}/{{id}}"] = {
+            "parameters": [IMAGE_ID, PROFILE_ID, ITEM_ID],
+            "patch": {"summary": "Change priority, run_when or destination_partition",
+                      "tags": ["profiles"], "requestBody": _body(_assignment_body(slug, False)),
+                      "responses": {"200": _json(_ref("ModuleAssignment")), **ERRORS}},
+            "delete": {"summary": "Remove a module from the profile", "tags": ["profiles"],
+                       "responses": {"204": {"description": "removed"}, **ERRORS}},
+        }
+    return paths
+
+
 OPENAPI_SCHEMAS = {
     "ProfileOptions": {"type": "object", "additionalProperties": False,
-                       "properties": {"name": {"type": "string", "maxLength": 64}, **OPTIONS}},
+                       "properties": {"name": _NAME, **OPTIONS}},
+    "ProfileCreate": {"type": "object", "additionalProperties": False, "required": ["name"],
+                      "properties": {"name": _NAME, "description": {"type": "string",
+                                                                    "maxLength": 65536},
+                                     **OPTIONS}},
     "Profile": {"type": "object", "properties": {
         "id": {"type": "integer"}, "image_id": {"type": "integer"},
         "name": {"type": "string"}, **OPTIONS,
@@ -100,7 +151,7 @@ OPENAPI_PATHS = {
                 "responses": {"200": _json({"type": "array", "items": _ref("Profile")}),
                               **ERRORS}},
         "post": {"summary": "Create a profile (name required, options optional)",
-                 "tags": ["profiles"], "requestBody": _body(_ref("ProfileOptions")),
+                 "tags": ["profiles"], "requestBody": _body(_ref("ProfileCreate")),
                  "responses": {"201": _json(_ref("Profile"), "created"), **ERRORS}},
     },
     ONE_PROFILE: {
@@ -121,23 +172,7 @@ OPENAPI_PATHS = {
                             "cleared", "tags": ["profiles"],
                  "responses": {"201": _json(_ref("Profile"), "created"), **ERRORS}},
     },
-    ONE_PROFILE + "/{kind}": {
-        "parameters": [IMAGE_ID, PROFILE_ID, KIND],
-        "get": {"summary": "List assigned modules in run order", "tags": ["profiles"],
-                "responses": {"200": _json({"type": "array", "items": _ref("ModuleAssignment")}),
-                              **ERRORS}},
-        "post": {"summary": "Assign a module", "tags": ["profiles"],
-                 "requestBody": _body(_ref("ModuleAssignment")),
-                 "responses": {"201": _json(_ref("ModuleAssignment"), "assigned"), **ERRORS}},
-    },
-    ONE_PROFILE + "/{kind}/{id}": {
-        "parameters": [IMAGE_ID, PROFILE_ID, KIND, ITEM_ID],
-        "patch": {"summary": "Change priority, run_when or destination_partition",
-                  "tags": ["profiles"], "requestBody": _body(_ref("ModuleAssignment")),
-                  "responses": {"200": _json(_ref("ModuleAssignment")), **ERRORS}},
-        "delete": {"summary": "Remove a module from the profile", "tags": ["profiles"],
-                   "responses": {"204": {"description": "removed"}, **ERRORS}},
-    },
+    **_assignment_paths(),
     "/modules/{kind}": {
         "parameters": [KIND],
         "get": {"summary": "List modules of a kind", "tags": ["modules"],

@@ -60,22 +60,22 @@ def _resolve(computer: Computer | None, image: Image | None,
     if image is None and computer is not None:
         image = computer.image
     if image is None:
-        raise TaskError("No image: assign an image to the computer or choose one.")
+        raise TaskError("No image: assign an image to the computer or choose one.", 422)
     if profile is None and computer is not None and computer.profile in image.profiles:
         profile = computer.profile
     if profile is None and image.profiles:
         profile = image.profiles[0]
     if profile is None or profile.image_id != image.id:
-        raise TaskError(f"The profile does not belong to image {image.name}.")
+        raise TaskError(f"The profile does not belong to image {image.name}.", 422)
     return image, profile
 
 
 def check_image_allows(kind: str, image: Image) -> None:
     """Refuse uploads to protected or disabled images and deploys of disabled images."""
     if kind == "upload" and image.protected:
-        raise TaskError(f"Image {image.name} is protected: it cannot be uploaded to.")
+        raise TaskError(f"Image {image.name} is protected: it cannot be uploaded to.", 409)
     if not image.enabled:
-        raise TaskError(f"Image {image.name} is disabled: it cannot be {kind}ed.")
+        raise TaskError(f"Image {image.name} is disabled: it cannot be {kind}ed.", 409)
 
 
 def create_task(kind: str, computer: Computer | None, image: Image | None = None,
@@ -94,7 +94,7 @@ def create_task(kind: str, computer: Computer | None, image: Image | None = None
         try:  # a web task boots through the generated boot loader files
             bootfiles.check_kernel_args(profile.kernel_args)
         except bootfiles.BootArgsRefused as exc:
-            raise TaskError(f"Profile {profile.name}: {exc}") from exc
+            raise TaskError(f"Profile {profile.name}: {exc}", 422) from exc
     if computer is not None:
         running = active_task_for(computer)
         if running is not None:

@@ -59,7 +59,7 @@ def test_create_get_update_delete(client, app, api_headers):
     ({"name": "with space"}, 400, "name"),
     ({"name": "ubuntu\u200b"}, 400, "name"),
     ({"name": ""}, 400, "name"),
-    ({"type": "both"}, 400, "type"),
+    ({"type": "both"}, 422, "type"),
     ({"environment": "macos"}, 400, "environment"),
     ({"description": "x" * 10_001}, 400, "description"),
     ({"categories": ["nope"]}, 422, "categories"),
@@ -94,7 +94,7 @@ def test_duplicate_and_fixed_fields(client, api_headers):
     assert (duplicate.status_code, duplicate.json["field"]) == (409, "name")
     for change in ({"type": "file"}, {"environment": "winpe"}):
         response = client.patch(f"/api/v1/images/{image_id}", json=change, headers=api_headers)
-        assert response.status_code == 400 and "can't be changed" in response.json["error"]
+        assert response.status_code == 409 and "can't be changed" in response.json["error"]
     same = client.patch(f"/api/v1/images/{image_id}", json={"type": "block"},
                         headers=api_headers)
     assert same.status_code == 200

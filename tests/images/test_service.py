@@ -44,7 +44,7 @@ BAD_CREATE = [
     ({"name": "has space"}, "name", 400),
     ({"name": "wіn"}, "name", 400),
     ({"name": ""}, "name", 400),
-    ({"environment": "linux", "image_type": "both"}, "type", 400),
+    ({"environment": "linux", "image_type": "both"}, "type", 422),
     ({"environment": "dos"}, "environment", 400),
     ({"description": "x" * 10_000_001}, "description", 400),
     ({"replication_mode": "sometimes"}, "replication_mode", 400),

@@ -198,7 +198,9 @@ def test_openapi_lists_profile_and_module_paths(client, api_headers) -> None:
     paths = document["paths"]
     for path in ("/images/{image_id}/profiles", "/images/{image_id}/profiles/{profile_id}",
                  "/images/{image_id}/profiles/{profile_id}/clone",
-                 "/images/{image_id}/profiles/{profile_id}/{kind}", "/modules/{kind}",
+                 "/images/{image_id}/profiles/{profile_id}/scripts",
+                 "/images/{image_id}/profiles/{profile_id}/filecopies/{assignment_id}",
+                 "/modules/{kind}",
                  "/modules/{kind}/{module_id}"):
         assert path in paths
     options = document["components"]["schemas"]["ProfileOptions"]["properties"]

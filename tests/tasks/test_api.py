@@ -71,7 +71,7 @@ def test_task_refusals(app, client, api_headers):
         _db.session.commit()
     refused = client.post("/api/v1/tasks", headers=api_headers,
                           json={"kind": "upload", "computer_id": cid, "image_id": image_id})
-    assert refused.status_code == 400 and "protected" in refused.json["error"]
+    assert refused.status_code == 409 and "protected" in refused.json["error"]
     assert client.post("/api/v1/tasks", headers=api_headers,
                        json={"kind": "nuke", "computer_id": cid}).status_code == 400
     assert client.post("/api/v1/tasks", headers=api_headers,
