@@ -111,7 +111,7 @@ def general(image_id: int):
             return redirect(url_for("images.general", image_id=image.id), 303)
     status = 400 if form.errors else 200
     return render_template("images/general.html", image=image, form=form,
-                           delete_form=ConfirmForm(), active="general"), status
+                           active="general"), status
 
 
 @bp.post("/<int:image_id>/delete")
