@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp, Validation
 
 from app import sessions
 from app.auth import admin_required, current_user
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.images.forms import ConfirmForm
 from app.models import ApiToken, User, WebSession, record_history
@@ -124,6 +125,11 @@ def delete_user(user_id: int):
     if user.is_admin and admins <= 1:
         flash("The last administrator can't be deleted.", "error")
         return redirect(url_for("admin.index"), 303)
+    page = confirmation_page(f"Delete user {user.username}?",
+                             f"User {user.username} is deleted and signed out everywhere; their "
+                             "API tokens are revoked.", back=url_for("admin.index"))
+    if page is not None:
+        return page
     record_history("user", user.id, "delete", {"username": user.username})
     sessions.revoke(user.id)
     db.session.delete(user)
@@ -164,6 +170,13 @@ def revoke_sessions(user_id: int):
     if session_id and db.session.scalar(db.select(WebSession.id).filter_by(
             id=int(session_id), user_id=user.id)) is None:
         abort(404)
+    page = confirmation_page(
+        f"Sign this session of {user.username} out?" if session_id
+        else f"Sign {user.username} out everywhere?",
+        f"{'That browser session' if session_id else f'Every browser session of {user.username}'}"
+        " ends; signing in again is needed.", back=url_for("admin.index"), button="Sign out")
+    if page is not None:
+        return page
     ended = sessions.revoke(user.id, int(session_id) if session_id else None)
     record_history("user", user.id, "sessions_revoked", {"username": user.username,
                                                          "sessions_ended": ended})
@@ -214,6 +227,11 @@ def revoke_token(token_id: int):
     token = db.session.get(ApiToken, token_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    page = confirmation_page(f"Revoke token {token.name}?",
+                             f"API token {token.name} stops working at once; scripts using it "
+                             "are refused.", back=url_for("admin.index"), button="Revoke")
+    if page is not None:
+        return page
     record_history("api_token", token.id, "revoke", {"name": token.name})
     db.session.delete(token)
     db.session.commit()

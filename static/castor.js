@@ -4,7 +4,7 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-confirm]");
   if (!button) return;
   const needed = button.dataset.requiresSelection;
-  if (needed && !document.querySelector(`${needed}:checked`)) {
+  if (needed && !document.querySelector(`${needed}:checked:not(:disabled)`)) {
     event.preventDefault();
     event.stopImmediatePropagation();
     showError("Nothing is selected: tick the images to delete first.");
@@ -26,10 +26,13 @@ document.addEventListener("click", (event) => {
   }
 }, true);
 document.addEventListener("change", (event) => {
-  // "select all" checkbox for tables with row checkboxes.
+  // "select all" checkbox for tables with row checkboxes (a disabled row, e.g. a protected
+  // image, stays unticked: it can't be part of the selection).
   const all = event.target.closest("[data-select-all]");
   if (!all) return;
-  document.querySelectorAll(all.dataset.selectAll).forEach((box) => { box.checked = all.checked; });
+  document.querySelectorAll(all.dataset.selectAll).forEach((box) => {
+    if (!box.disabled) box.checked = all.checked;
+  });
 });
 
 // Image Type follows the environment: only its types are offered, its default preselected.

@@ -13,6 +13,7 @@ from app.categories.domain import (
     image_counts,
     update_category,
 )
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.images import rules
 from app.images.forms import ConfirmForm
@@ -96,6 +97,12 @@ def delete(category_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     name = category.name
+    page = confirmation_page(f"Delete category {name}?",
+                             f"Category {name} is deleted; the images that carry it keep "
+                             "everything else.", back=url_for("categories.edit",
+                                                              category_id=category.id))
+    if page is not None:
+        return page
     delete_category(category)
     flash(f"Category {name} deleted.", "success")
     return redirect(url_for("categories.index"), 303)

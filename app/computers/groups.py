@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 
 from app.computers.blueprint import bp
 from app.computers.forms import GroupForm
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import ComputerGroup, record_history
 
@@ -65,6 +66,11 @@ def edit_group(group_id: int):
 def delete_group(group_id: int):
     """Delete a group (its computers stay)."""
     group = group_or_404(group_id)
+    page = confirmation_page(f"Delete group {group.name}?",
+                             f"Group {group.name} is deleted; its computers stay.",
+                             back=url_for("computers.edit_group", group_id=group.id))
+    if page is not None:
+        return page
     record_history("computer_group", group.id, "delete", group.to_dict())
     db.session.delete(group)
     db.session.commit()

@@ -8,6 +8,7 @@ from app import htmx
 from app.computers import groups  # noqa: F401  (its routes are on bp)
 from app.computers.blueprint import bp
 from app.computers.forms import ComputerForm
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import Computer, History, Task, record_history
 from app.models.computers import ACTIVE_STATES
@@ -116,6 +117,11 @@ def delete(computer_id: int):
     if active_task_for(computer) is not None:
         flash(f"{computer.name} has an active task: cancel it first.", "error")
         return redirect(url_for("computers.edit", computer_id=computer.id), 303)
+    page = confirmation_page(f"Delete computer {computer.name}?",
+                             f"Computer {computer.name} is deleted with its tasks and history.",
+                             back=url_for("computers.edit", computer_id=computer.id))
+    if page is not None:
+        return page
     record_history("computer", computer.id, "delete", computer.to_dict())
     db.session.delete(computer)
     db.session.commit()

@@ -32,6 +32,7 @@ def progress(image_id: int):
     running, finished = image_tasks(image_id)
     context = {"image": image, "running": running, "finished": finished}
     if htmx.is_partial():
-        # The partial also refreshes the header's badges (protected, disabled) out of band.
+        # The partial also refreshes the header's badges (protected, disabled) and its Delete
+        # action out of band.
         return render_template("images/_progress.html", oob=True, **context)
     return render_template("images/progress.html", **context)

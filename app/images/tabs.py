@@ -33,12 +33,12 @@ def categories(image_id: int):
         except service.ImageError as exc:
             flash(exc.message, "error")
             return render_template("images/categories.html", image=image, form=form,
-                                   all_categories=all_categories, delete_form=ConfirmForm(),
+                                   all_categories=all_categories,
                                    active="categories"), exc.status
         flash("Categories updated.", "success")
         return redirect(url_for("images.categories", image_id=image.id), 303)
     return render_template("images/categories.html", image=image, form=form,
-                           all_categories=all_categories, delete_form=ConfirmForm(),
+                           all_categories=all_categories,
                            active="categories")
 
 
@@ -49,7 +49,7 @@ def schema(image_id: int):
     data = image.schema
     disks = [describe_disk(disk) for disk in data.get("disks", [])] if data else []
     return render_template("images/schema.html", image=image, schema=data, disks=disks,
-                           delete_form=ConfirmForm(), active="schema")
+                           active="schema")
 
 
 @bp.get("/<int:image_id>/schema.json")
@@ -85,7 +85,7 @@ def history(image_id: int):
     rows = chosen[start:start + HISTORY_PAGE]
     actions = sorted({row.action for row in everything})
     return render_template("images/history.html", image=image, rows=rows, diffs=diffs,
-                           limit=HISTORY_PAGE, delete_form=ConfirmForm(), active="history",
+                           limit=HISTORY_PAGE, active="history",
                            actions=actions, action=action, page=page_number,
                            pages=max(1, -(-len(chosen) // HISTORY_PAGE)),
                            action_name=image_history.action_name, total=len(chosen))

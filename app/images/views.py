@@ -14,6 +14,7 @@ from flask import (
 from flask_wtf import FlaskForm
 
 from app import htmx
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.images import progress, rules, service, tabs  # noqa: F401  (routes on bp)
 from app.images.blueprint import bp
@@ -110,7 +111,7 @@ def general(image_id: int):
             return redirect(url_for("images.general", image_id=image.id), 303)
     status = 400 if form.errors else 200
     return render_template("images/general.html", image=image, form=form,
-                           delete_form=ConfirmForm(), active="general"), status
+                           active="general"), status
 
 
 @bp.post("/<int:image_id>/delete")
@@ -121,9 +122,14 @@ def delete(image_id: int):
     if not form.validate_on_submit():
         flash("The request was not valid: reload the page and try again.", "error")
         return redirect(url_for("images.general", image_id=image.id), 303)
-    if request.form.get("confirmed") != "1" and not image.protected:
-        return render_template("images/confirm_delete.html", images=[image], form=form,
-                               action=url_for("images.delete", image_id=image.id), back="")
+    if image.protected:
+        flash(f"{image.name} is protected: unprotect it before deleting it.", "error")
+        return redirect(url_for("images.general", image_id=image.id), 303)
+    page = confirmation_page(f"Delete image {image.name}?",
+                             f"Image {image.name}, its profiles and its files are deleted for "
+                             "good.", back=url_for("images.general", image_id=image.id))
+    if page is not None:
+        return page
     name = image.name
     try:
         service.delete_image(current_app.config["STORAGE_PATH"], image)
@@ -143,15 +149,25 @@ def bulk_delete():
     if not form.validate_on_submit():
         flash("The request was not valid: reload the page and try again.", "error")
         return redirect(back, 303)
-    ids = [int(v) for v in request.form.getlist("image_ids") if v.isdigit()]
-    if not ids:
-        flash("No images selected.", "error")
+    ids = {int(v) for v in request.form.getlist("image_ids") if v.isdigit()}
+    chosen = db.session.scalars(db.select(Image).where(Image.id.in_(ids))
+                                .order_by(Image.name)).all() if ids else []
+    doomed = [image.name for image in chosen if not image.protected]
+    protected = [image.name for image in chosen if image.protected]
+    if not doomed:
+        flash(f"Nothing deleted: {', '.join(protected)} "
+              f"{'is' if len(protected) == 1 else 'are'} protected." if protected
+              else "Nothing deleted: no images were selected; tick the images to delete first.",
+              "error")
         return redirect(back, 303)
-    if request.form.get("confirmed") != "1":
-        chosen = db.session.scalars(db.select(Image).where(Image.id.in_(set(ids)))
-                                    .order_by(Image.name)).all()
-        return render_template("images/confirm_delete.html", images=chosen, form=form,
-                               action=url_for("images.bulk_delete"), back=back)
+    count = f"{len(doomed)} image{'' if len(doomed) == 1 else 's'}"
+    page = confirmation_page(
+        f"Delete {count}?",
+        "These images, their profiles and their files are deleted for good"
+        + (f" (skipped, being protected: {', '.join(protected)})" if protected else "") + ":",
+        back=back, items=doomed)
+    if page is not None:
+        return page
     deleted, skipped = service.bulk_delete(current_app.config["STORAGE_PATH"], ids)
     if deleted:
         flash(f"Deleted {len(deleted)} image(s): {', '.join(deleted)}.", "success")

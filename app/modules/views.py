@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from app import htmx
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models.images import record_history
 from app.modules import domain, files
@@ -100,6 +101,13 @@ def delete(kind: str, module_id: int):
     info = kind_or_404(kind)
     module = module_or_404(info, module_id)
     name = module.name
+    page = confirmation_page(
+        f"Delete {info.label.lower()} module {name}?",
+        f"{info.label} module {name} is deleted and removed from every profile"
+        + (", with its stored files." if info.slug == "filecopies" else "."),
+        back=url_for(".edit", kind=kind, module_id=module.id))
+    if page is not None:
+        return page
     domain.delete_module(info, module, _storage())
     db.session.commit()
     flash(f"{info.label} module {name} deleted.", "success")
@@ -131,6 +139,15 @@ def delete_file(module_id: int):
     info = KINDS["filecopies"]
     module = module_or_404(info, module_id)
     path = request.form.get("path", "")
+    back = url_for(".edit", kind="filecopies", module_id=module.id)
+    if path not in {stored["path"] for stored in files.list_files(_storage(), module.id)}:
+        flash(f"{path} is not a file of this module.", "error")
+        return redirect(back, 303)
+    page = confirmation_page(f"Remove {path}?",
+                             f"{path} is removed from file copy module {module.name} for good.",
+                             back=back, button="Remove")
+    if page is not None:
+        return page
     try:
         files.delete_file(_storage(), module.id, path)
     except files.UploadError as exc:
@@ -140,4 +157,4 @@ def delete_file(module_id: int):
                        {"kind": info.slug, "name": module.name, "path": path})
         db.session.commit()
         flash(f"{path} removed.", "success")
-    return redirect(url_for(".edit", kind="filecopies", module_id=module.id), 303)
+    return redirect(back, 303)

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from app import htmx
 from app.auth import current_username
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import ComputerGroup, ComServer, ImageProfile, MulticastSession
 from app.multicast.forms import ConfirmForm, SessionForm
@@ -69,6 +70,13 @@ def cancel(session_id: int):
     session = session_or_404(session_id)
     if ConfirmForm().validate_on_submit():
         if session.live:
+            page = confirmation_page(
+                f"Cancel session {session.name}?",
+                f"Every sender of session {session.name} stops and the clients' disks are left "
+                "half written.", back=url_for("multicast.index"), button="Cancel session",
+                back_label="Keep it running")
+            if page is not None:
+                return page
             cancel_session(session)
             flash(f"Session {session.name} cancelled.", "success")
         else:

@@ -108,12 +108,17 @@ def clone_profile(profile: ImageProfile) -> ImageProfile:
     return copy
 
 
-def delete_profile(profile: ImageProfile) -> None:
-    """Delete a profile, refusing the last one of its image."""
-    image = profile.image
-    if len(image.profiles) <= 1:
+def check_deletable(profile: ImageProfile) -> None:
+    """Refuse (ProfileError) to delete the last profile of an image."""
+    if len(profile.image.profiles) <= 1:
         raise ProfileError({"profile": "an image keeps at least one profile; this is the "
                                        "last one"}, status=409)
+
+
+def delete_profile(profile: ImageProfile) -> None:
+    """Delete a profile, refusing the last one of its image."""
+    check_deletable(profile)
+    image = profile.image
     record_history("image", image.id, "profile_delete", history_snapshot(profile))
     # delete-orphan on Image.profiles deletes the row once it leaves the collection.
     image.profiles.remove(profile)

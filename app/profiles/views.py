@@ -17,6 +17,7 @@ from flask import (
 )
 
 from app import htmx
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import Image, ImageProfile
 from app.profiles import assignments, domain, selections
@@ -125,8 +126,20 @@ def clone(image_id: int, profile_id: int):
 @bp.post("/<int:profile_id>/delete")
 def delete(image_id: int, profile_id: int):
     """Delete a profile (never the last one of the image)."""
-    _image, profile = profile_or_404(image_id, profile_id)
+    image, profile = profile_or_404(image_id, profile_id)
     name = profile.name
+    try:
+        domain.check_deletable(profile)
+    except ProfileError as exc:
+        flash(exc.errors["profile"], "error")
+        return redirect(url_for(".index", image_id=image_id), 303)
+    page = confirmation_page(
+        f"Delete profile {name}?",
+        f"Profile {name} of image {image.name} is deleted with its options and module "
+        "assignments; the image's files stay.",
+        back=url_for(".tab", image_id=image_id, profile_id=profile.id, tab="general"))
+    if page is not None:
+        return page
     try:
         domain.delete_profile(profile)
     except ProfileError as exc:

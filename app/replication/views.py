@@ -65,7 +65,7 @@ def image_replication(image_id: int):
         return body, (200 if polling else htmx.STOP_POLLING)
     return render_template(
         "replication/image_tab.html", form=form, peers=peers, confirm=ConfirmForm(),
-        delete_form=ConfirmForm(), active="replication", mode_labels=MODE_LABELS,
+        active="replication", mode_labels=MODE_LABELS,
         effective=identity.effective_mode(image),
         chosen=chosen if form.errors else {server.id for server in image.replication_servers},
         **context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app.auth import admin_required
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import ComServer, ReplicationStatus, Setting
 from app.models.images import image_replication_servers
@@ -73,6 +74,12 @@ def delete(server_id: int):
     """Remove a com server and its replication state."""
     server = server_or_404(server_id)
     if ConfirmForm().validate_on_submit():
+        page = confirmation_page(f"Remove server {server.display_name}?",
+                                 f"Server {server.display_name} is removed with its replication "
+                                 "status; its files stay where they are.",
+                                 back=url_for("servers.index"), button="Remove")
+        if page is not None:
+            return page
         # SQLite does not enforce ON DELETE CASCADE unless asked to: clear the links here.
         db.session.execute(db.delete(ReplicationStatus).filter_by(server_id=server.id))
         db.session.execute(image_replication_servers.delete()

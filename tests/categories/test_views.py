@@ -18,6 +18,7 @@ def test_categories_page(client, app):
                        data={"name": "Lab2", "description": ""}).status_code == 303
     page = client.get("/categories/").get_data(as_text=True)
     assert "Lab2" in page
-    assert client.post(f"/categories/{category_id}/delete").status_code == 303
+    deleted = client.post(f"/categories/{category_id}/delete", data={"confirmed": "1"})
+    assert deleted.status_code == 303
     with app.app_context():
         assert _db.session.scalar(_db.select(Category)) is None

@@ -64,7 +64,8 @@ def test_groups_pages(app, client):
     if "multicast.new" in app.view_functions:
         page = client.get(f"/computers/groups/{gid}").get_data(as_text=True)
         assert f"/multicast/new?group={gid}" in page
-    assert client.post(f"/computers/groups/{gid}/delete").status_code == 303
+    deleted = client.post(f"/computers/groups/{gid}/delete", data={"confirmed": "1"})
+    assert deleted.status_code == 303
     with app.app_context():
         assert _db.session.scalar(_db.select(_db.func.count()).select_from(History).filter_by(
             object_type="computer_group")) == 3
@@ -78,7 +79,7 @@ def test_delete_computer_refused_while_a_task_is_active(app, client):
     with app.app_context():
         task_id = _db.session.scalar(_db.select(Task.id))
     client.post(f"/tasks/{task_id}/cancel")
-    assert client.post(f"/computers/{cid}/delete").status_code == 303
+    assert client.post(f"/computers/{cid}/delete", data={"confirmed": "1"}).status_code == 303
     with app.app_context():
         assert _db.session.get(Computer, cid) is None
 

@@ -35,7 +35,7 @@ def test_create_and_delete_user(client, app, admin_user):
         bob = _db.session.scalar(_db.select(User).filter_by(username="bob"))
         assert bob.check_password("longpass1") and not bob.is_admin
         bob_id = bob.id
-    assert client.post(f"/admin/users/{bob_id}/delete").status_code == 303
+    assert client.post(f"/admin/users/{bob_id}/delete", data={"confirmed": "1"}).status_code == 303
     self_delete = client.post(f"/admin/users/{admin_user}/delete", follow_redirects=True)
     assert "can&#39;t delete your own account" in self_delete.get_data(as_text=True)
     with app.app_context():
@@ -67,7 +67,8 @@ def test_token_shown_once_works_and_revokes(client, app):
         row = _db.session.scalar(_db.select(ApiToken).filter_by(name="ci"))
         assert row.token_hash != token and row.last_used_at is not None
         token_id = row.id
-    assert client.post(f"/admin/tokens/{token_id}/delete").status_code == 303
+    deleted = client.post(f"/admin/tokens/{token_id}/delete", data={"confirmed": "1"})
+    assert deleted.status_code == 303
     assert app.test_client().get("/api/v1/images", headers=headers).status_code == 401
 
 

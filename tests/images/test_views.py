@@ -104,7 +104,7 @@ def test_delete_refuses_protected(client, app):
     response = client.post(f"/images/{keep}/delete", follow_redirects=True)
     assert "keep is protected" in response.get_data(as_text=True)
     confirm = client.post(f"/images/{drop}/delete")
-    assert confirm.status_code == 200 and "Delete 1 image?" in confirm.text  # no JS: confirm
+    assert confirm.status_code == 200 and "Delete image drop?" in confirm.text  # no JS: confirm
     response = client.post(f"/images/{drop}/delete", data={"confirmed": "1"})
     assert response.headers["Location"].endswith("/images/")
     with app.app_context():
@@ -249,3 +249,15 @@ def test_missing_csrf_token_is_refused(tmp_path):
     with app.app_context():
         _db.session.remove()
         _db.engine.dispose()
+
+
+def test_bulk_delete_of_nothing_deletable_is_refused_without_a_confirm_page(client, app):
+    gold = _make(app, "gold", protected=True)
+    for data, message in (({"image_ids": [str(gold)]}, "Nothing deleted: gold is protected."),
+                          ({"image_ids": ["999"]}, "no images were selected"),
+                          ({}, "no images were selected")):
+        answer = client.post("/images/delete", data={**data, "next": "/images/?q=g"})
+        assert answer.status_code == 303 and answer.headers["Location"] == "/images/?q=g"
+        assert message in client.get("/images/?q=g").get_data(as_text=True)
+    with app.app_context():
+        assert [i.name for i in _db.session.scalars(_db.select(Image))] == ["gold"]

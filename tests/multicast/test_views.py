@@ -91,7 +91,7 @@ def test_new_session_form_validates_then_starts_and_cancel_kills_the_sender(clie
     assert _senders(marker), "the supervisor did not start udp-sender"
     with app.app_context():
         session_id = db.session.scalar(db.select(MulticastSession.id))
-    cancelled = client.post(f"/multicast/{session_id}/cancel")
+    cancelled = client.post(f"/multicast/{session_id}/cancel", data={"confirmed": "1"})
     assert cancelled.status_code == 303
     deadline = time.monotonic() + 10
     while _senders(marker) and time.monotonic() < deadline:

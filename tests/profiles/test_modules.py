@@ -41,7 +41,8 @@ def test_script_module_crud_with_lf_endings(client, app) -> None:
     assert "set-hostname" in found and "<html" not in found
     missing = client.get("/modules/scripts/?q=zzz", headers=HX).get_data(as_text=True)
     assert "set-hostname" not in missing
-    assert client.post(f"/modules/scripts/{module_id}/delete").status_code == 303
+    deleted = client.post(f"/modules/scripts/{module_id}/delete", data={"confirmed": "1"})
+    assert deleted.status_code == 303
     with app.app_context():
         assert db.session.get(ScriptModule, module_id) is None
         actions = db.session.scalars(db.select(History.action).filter_by(
@@ -98,13 +99,13 @@ def test_file_copy_uploads_and_refuses_traversal(client, app) -> None:
                                                                         "pack.zip"]
     page = client.get(f"/modules/filecopies/{module_id}").get_data(as_text=True)
     assert "net/e1000.inf" in page and "pack.zip" in page
-    client.post(f"/modules/filecopies/{module_id}/files/delete", data={"path": "pack.zip"})
+    client.post(f"/modules/filecopies/{module_id}/files/delete",
+                data={"path": "pack.zip", "confirmed": "1"})
     assert not (folder / "pack.zip").exists()
     refused = client.post(f"/modules/filecopies/{module_id}/files/delete",
                           data={"path": "../../castor.db"}, follow_redirects=True)
-    assert "invalid path" in refused.get_data(as_text=True) or "leaves" in refused.get_data(
-        as_text=True)
-    client.post(f"/modules/filecopies/{module_id}/delete")
+    assert "not a file of this module" in refused.get_data(as_text=True)
+    client.post(f"/modules/filecopies/{module_id}/delete", data={"confirmed": "1"})
     assert not folder.exists()
     with app.app_context():
         assert db.session.get(FileCopyModule, module_id) is None

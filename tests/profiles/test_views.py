@@ -319,7 +319,8 @@ def test_delete_refuses_the_last_profile(client, app, linux_image) -> None:
     assert load_profile(app, profile_id) is not None
     clone = client.post(f"/images/{image_id}/profiles/{profile_id}/clone")
     clone_id = int(clone.headers["Location"].split("/")[-2])
-    deleted = client.post(f"/images/{image_id}/profiles/{clone_id}/delete")
+    deleted = client.post(f"/images/{image_id}/profiles/{clone_id}/delete",
+                          data={"confirmed": "1"})
     assert deleted.status_code == 303 and load_profile(app, clone_id) is None
     assert history_actions(app, image_id)[-1] == "profile_delete"
 

@@ -36,7 +36,7 @@ def test_create_edit_and_delete_a_server(client, db):
     db.session.expire_all()
     assert server.shared_secret == SERVER["shared_secret"] and server.max_bandwidth_kbps == 0
 
-    response = client.post(f"/servers/{server.id}/delete")
+    response = client.post(f"/servers/{server.id}/delete", data={"confirmed": "1"})
     assert response.status_code == 303
     assert db.session.scalar(db.select(ComServer)) is None
 

@@ -114,13 +114,14 @@ def test_an_admin_lists_and_revokes_a_users_sessions(app, admin_user):
         bob = _db.session.scalar(_db.select(User).filter_by(username="bob"))
         laptop = _db.session.scalar(_db.select(WebSession).filter_by(address="10.1.2.3"))
         bob_id, laptop_id = bob.id, laptop.id
-    answer = admin.post(f"/admin/users/{bob_id}/sessions", data={"session_id": laptop_id})
+    answer = admin.post(f"/admin/users/{bob_id}/sessions", data={"session_id": laptop_id,
+                                                                    "confirmed": "1"})
     assert answer.status_code == 303
     assert not _signed_in(bob_laptop) and _signed_in(bob_desk)
     # A session of someone else cannot be revoked through bob's address.
     assert admin.post(f"/admin/users/{admin_user}/sessions",
                       data={"session_id": "999"}).status_code == 404
-    assert admin.post(f"/admin/users/{bob_id}/sessions").status_code == 303
+    assert admin.post(f"/admin/users/{bob_id}/sessions", data={"confirmed": "1"}).status_code == 303
     assert not _signed_in(bob_desk) and _signed_in(admin)
 
 
@@ -138,7 +139,7 @@ def test_deleting_a_user_ends_their_sessions(app, admin_user):
     bob_id = create_user(app, "bob", "bob password", admin=False)
     admin, _answer = _sign_in(app)
     bob, _answer = _sign_in(app, "bob", "bob password")
-    assert admin.post(f"/admin/users/{bob_id}/delete").status_code == 303
+    assert admin.post(f"/admin/users/{bob_id}/delete", data={"confirmed": "1"}).status_code == 303
     assert not _signed_in(bob)
     with app.app_context():
         assert _db.session.scalars(_db.select(WebSession.user_id)).all() == [admin_user]
