@@ -110,7 +110,7 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
     assert [s["name"] for s in listed["sessions"]] == ["room"]
     assert api.get("/api/v1/multicast/sessions/999", headers=api_headers).status_code == 404
     unknown = api.post("/api/v1/multicast/join", headers=api_headers,
-                       json={"session": "nope", "disks": []})
+                       json={"session": "nope", "disks": [{"size_bytes": 8 << 30}]})
     assert unknown.status_code == 404
     bad = api.post("/api/v1/multicast/join", headers=api_headers,
                    json={"session": "room", "disks": [{"nothing": 1}]})
@@ -119,7 +119,8 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
         db.session.get(MulticastSession, session_id).state = "sending"
         db.session.commit()
     late = api.post("/api/v1/multicast/join", headers=api_headers,
-                    json={"session": "room", "client_id": "x", "disks": []})
+                    json={"session": "room", "client_id": "x",
+                          "disks": [{"size_bytes": 8 << 30}]})
     assert late.status_code == 409 and "sending" in late.get_json()["error"]
     with app.app_context():
         session = db.session.get(MulticastSession, session_id)
