@@ -115,7 +115,9 @@ def last_used_for(image_ids: list[int] | None) -> dict[int, datetime]:
 
 # What a results row shows; loaded as plain rows, several times faster than whole images.
 ROW_COLUMNS = (Image.id, Image.name, Image.environment, Image.image_type,
-               Image.size_on_server_bytes, Image.protected, Image.enabled, Image.last_upload_at)
+               Image.size_on_server_bytes, Image.protected, Image.enabled, Image.last_upload_at,
+               # the start of a damaged image's problems, for its badge ("" when sound)
+               func.substr(Image.damaged, 1, 300).label("damaged"))
 # The columns the list can be sorted by (name is the tie-breaker of every order).
 SORTS = {"name": Image.name, "size": Image.size_on_server_bytes,
          "last_upload": Image.last_upload_at, "environment": Image.environment,

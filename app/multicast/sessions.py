@@ -141,6 +141,9 @@ def create_session(name: str, image: Image, profile: ImageProfile | None = None,
         raise SessionError(f"a session named {name} already exists")
     if not image.enabled:
         raise SessionError(f"image {image.name} is disabled")
+    if image.damaged:
+        raise SessionError(f"image {image.name} is damaged on this server "
+                           f"({image.damaged[:200]}): repair it or upload it again")
     if profile is None:
         profile = image.profiles[0] if image.profiles else None
     if profile is not None and profile.image_id != image.id:

@@ -76,6 +76,9 @@ def check_image_allows(kind: str, image: Image) -> None:
         raise TaskError(f"Image {image.name} is protected: it cannot be uploaded to.", 409)
     if not image.enabled:
         raise TaskError(f"Image {image.name} is disabled: it cannot be {kind}ed.", 409)
+    if kind == "deploy" and image.damaged:
+        raise TaskError(f"Image {image.name} is damaged: repair it (castor images verify "
+                        "--repair) or upload it again before deploying it.", 409)
 
 
 def create_task(kind: str, computer: Computer | None, image: Image | None = None,

@@ -69,5 +69,25 @@ def test_scheduled_check_and_command_flag_a_damaged_image(app, client, api_heade
     answer = client.post(f"{BASE}/deploys", json={"image": "lab", "disks": [{"size_bytes": 1}]},
                          headers=api_headers)
     assert answer.status_code == 409 and "damaged" in answer.json["error"]
+    _damaged_is_shown_and_refused_everywhere(app, client, api_headers, image_id)
     result = runner.invoke(cli.main, ["images", "verify"])
     assert result.exit_code == 1 and "lab: DAMAGED" in result.output
+
+
+def _damaged_is_shown_and_refused_everywhere(app, client, api_headers, image_id: int) -> None:
+    """A damaged image wears a badge on its page and in the list; no deploy path takes it."""
+    from tests.tasks.conftest import add_computer
+
+    page = client.get(f"/images/{image_id}").get_data(as_text=True)
+    assert "damaged: deploys refused until repaired" in page
+    listing = client.get("/images/").get_data(as_text=True)
+    assert ">damaged</span>" in listing
+    with app.app_context():
+        computer_id = add_computer().id
+        db.session.commit()
+    task = client.post("/api/v1/tasks", headers=api_headers,
+                       json={"kind": "deploy", "computer_id": computer_id, "image_id": image_id})
+    assert task.status_code == 409 and "damaged" in task.json["error"]
+    session = client.post("/api/v1/multicast/sessions", headers=api_headers,
+                          json={"name": "room", "image": "lab"})
+    assert session.status_code == 422 and "damaged" in session.json["error"]
