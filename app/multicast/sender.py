@@ -40,6 +40,9 @@ def sender_argv(session: MulticastSession, stream: dict, min_receivers: int,
     if stream["index"] > 0:
         # Later streams go to receivers that are already there: give up if none comes back.
         argv += ["--start-timeout", str(int(setting("MULTICAST_STREAM_WAIT")) * 4)]
+    else:
+        # Without it udp-sender waits for ever when no receiver ever connects.
+        argv += ["--start-timeout", str(max(1, max_wait))]
     return argv + extra_sender_args(session)
 
 
@@ -143,6 +146,10 @@ def send_stream(session_id: int, stream: dict) -> str | None:
             proc.wait()
         output.join()
     session = _reload(session_id)
+    if proc.returncode == 0 and started_at is None and not output.started.is_set():
+        # udp-sender gave up at its start timeout: it exits 0 having sent nothing.
+        return _stream_failed(session_id, index, "no_receivers",
+                              f"no receiver connected to stream {index} within {max_wait} s")
     if proc.returncode != 0:
         tail = " / ".join(output.lines[-3:])
         return _stream_failed(session_id, index, "failed",
@@ -207,7 +214,12 @@ def supervise(session_id: int) -> None:
             error = send_stream(session_id, stream)
             if error:
                 errors.append(error)
-            if not _reload(session_id).live:
+            session = _reload(session_id)
+            if not session.live:
+                return
+            if error and stream["index"] == 0 and not session.clients:
+                _finish(session_id, "failed", f"no client joined within "
+                                              f"{session.max_wait_seconds} s: {error}")
                 return
         wait_for_clients(session_id)
         _finish(session_id, "finished", "; ".join(errors))

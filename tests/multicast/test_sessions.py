@@ -151,3 +151,24 @@ def test_port_pairs_on_postgresql(pg_app):
         finish_session(db.session.get(MulticastSession, session.id), "cancelled")
         db.session.commit()
         assert db.session.scalar(db.select(db.func.count(MulticastPort.portbase))) == 0
+
+
+def test_a_session_no_client_joins_fails_after_its_wait(db, app):
+    """udp-sender alone waits for ever; the session ends failed once its wait is over."""
+    import time
+
+    from app.multicast.sender import supervise
+
+    app.config["MULTICAST_INTERFACE"] = "lo"
+    image = db.session.get(Image, stored_image(app))
+    session = create_session("empty-room", image, max_wait_seconds=2)
+    db.session.commit()
+    started = time.monotonic()
+    supervise(session.id)
+    assert time.monotonic() - started < 20
+    db.session.expire_all()
+    ended = db.session.get(MulticastSession, session.id)
+    assert ended.state == "failed"
+    assert "no client joined within 2 s" in ended.error
+    assert ended.streams[0]["state"] == "no_receivers"
+    assert ended.streams[1]["state"] != "done"  # the other streams were never sent
