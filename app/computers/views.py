@@ -10,9 +10,9 @@ from app.computers.blueprint import bp
 from app.computers.forms import ComputerForm
 from app.confirm import confirmation_page
 from app.extensions import db
-from app.models import Computer, History, Task, record_history
+from app.models import Computer, History, Image, ImageProfile, Task, record_history
 from app.models.computers import ACTIVE_STATES
-from app.tasks.service import TaskError, active_task_for, create_task
+from app.tasks.service import TaskError, active_task_for, check_task_allowed, create_task
 
 PAGE_LIMITS = (25, 100, 500)
 
@@ -133,14 +133,33 @@ def delete(computer_id: int):
 def start_task(computer_id: int, kind: str):
     """Create a deploy or upload web task for the computer's assigned image and profile."""
     computer = computer_or_404(computer_id)
+    back = url_for("computers.edit", computer_id=computer_id)
     try:
+        image, profile = check_task_allowed(kind, computer)
+        page = _start_confirmation(kind, computer, image, profile, back)
+        if page is not None:
+            return page
         task, _token = create_task(kind, computer)
     except TaskError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("computers.edit", computer_id=computer_id), 303)
+        return redirect(back, 303)
     db.session.commit()
     flash(f"{kind.capitalize()} task {task.id} created for {computer.name}: "
           "PXE boot it (or run castor-client task on it).", "success")
     return redirect(url_for("tasks.index"), 303)
 
+
+def _start_confirmation(kind: str, computer: Computer, image: Image, profile: ImageProfile,
+                        back: str) -> str | None:
+    """Return the page asking to start a deploy (disks overwritten) or an upload (image files)."""
+    if kind == "deploy":
+        question = f"Deploy {image.name} to {computer.name}?"
+        consequence = (f"The next time {computer.name} boots from the network, its disks are "
+                       f"overwritten with image {image.name} (profile {profile.name}).")
+    else:
+        question = f"Upload from {computer.name} into image {image.name}?"
+        consequence = (f"The next time {computer.name} boots from the network, its disks are "
+                       f"read into image {image.name} (profile {profile.name}), replacing "
+                       "the image's files.")
+    return confirmation_page(question, consequence, back=back, button=kind.capitalize())

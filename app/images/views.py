@@ -71,7 +71,7 @@ def search():
         "first": (params.page - 1) * (params.limit or 0) + 1, "search_url": _search_url,
     }
     if htmx.is_partial():
-        return render_template("images/_rows.html", **context)
+        return render_template("images/_rows.html", partial=True, **context)
     return render_template("images/search.html", categories=categories, **context)
 
 

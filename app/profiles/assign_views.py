@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models import Image, ImageProfile
 from app.profiles import assignments
@@ -46,12 +47,31 @@ def _apply(profile: ImageProfile, kind, form: AssignForm) -> str:
     raise assignments.AssignmentError({"action": f"unknown action {action!r}"})
 
 
+def _remove_confirmation(image: Image, profile: ImageProfile, kind, tab: str) -> str | None:
+    """Return the page asking to remove a module from the profile, when that is what is posted."""
+    if request.form.get("action") != "remove":
+        return None
+    row = assignments.find(profile, kind, request.form.get("assignment_id", type=int))
+    if row is None:
+        return None  # refused as "no such assignment" without a question
+    name = row.module.name
+    return confirmation_page(
+        f"Remove {name} from profile {profile.name}?",
+        f"The {kind.label.lower()} module {name} no longer runs for profile {profile.name} of "
+        f"image {image.name}; the module itself stays.",
+        back=url_for("profiles.tab", image_id=image.id, profile_id=profile.id, tab=tab),
+        button="Remove")
+
+
 def assignments_tab(image: Image, profile: ImageProfile, tab: str):
     """Show a module tab, or apply one posted change to the profile's assignments."""
     kind = assignments.KINDS[assignments.TAB_KINDS[tab]]
     form = AssignForm()
     if request.method == "POST":
         if form.validate_on_submit():
+            page = _remove_confirmation(image, profile, kind, tab)
+            if page is not None:
+                return page
             try:
                 message = _apply(profile, kind, form)
             except assignments.AssignmentError as exc:

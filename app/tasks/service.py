@@ -81,14 +81,10 @@ def check_image_allows(kind: str, image: Image) -> None:
                         "--repair) or upload it again before deploying it.", 409)
 
 
-def create_task(kind: str, computer: Computer | None, image: Image | None = None,
-                profile: ImageProfile | None = None, *,
-                on_demand: bool = False) -> tuple[Task, str | None]:
-    """Create an active task; return it with its first boot ticket. The caller commits.
-
-    A web task for a computer gets a boot ticket (also written into its per-MAC TFTP files
-    when it has a MAC); an on-demand task gets none, its client already holds a credential.
-    """
+def check_task_allowed(kind: str, computer: Computer | None, image: Image | None = None,
+                       profile: ImageProfile | None = None, *,
+                       on_demand: bool = False) -> tuple[Image, ImageProfile]:
+    """Return the image and profile a new task would use, or raise TaskError why none may start."""
     if kind not in TASK_KINDS:
         raise TaskError(f"Unknown task kind {kind!r}.")
     image, profile = _resolve(computer, image, profile)
@@ -102,6 +98,18 @@ def create_task(kind: str, computer: Computer | None, image: Image | None = None
         running = active_task_for(computer)
         if running is not None:
             raise TaskError(f"{computer.name} already has an active {running.kind} task.", 409)
+    return image, profile
+
+
+def create_task(kind: str, computer: Computer | None, image: Image | None = None,
+                profile: ImageProfile | None = None, *,
+                on_demand: bool = False) -> tuple[Task, str | None]:
+    """Create an active task; return it with its first boot ticket. The caller commits.
+
+    A web task for a computer gets a boot ticket (also written into its per-MAC TFTP files
+    when it has a MAC); an on-demand task gets none, its client already holds a credential.
+    """
+    image, profile = check_task_allowed(kind, computer, image, profile, on_demand=on_demand)
     task = Task(kind=kind, state="created", computer=computer, image=image, profile=profile,
                 on_demand=on_demand)
     db.session.add(task)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from app import htmx
+from app.confirm import confirmation_page
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES, Task
@@ -69,6 +70,10 @@ def show(task_id: int):
 def cancel(task_id: int):
     """Cancel a task; with the profile's web cancel the client is told to stop too."""
     task = task_or_404(task_id)
+    if task.is_active:  # an ended task is refused below, without a question first
+        page = _cancel_confirmation(task)
+        if page is not None:
+            return page
     try:
         ended = cancel_task(task)
     except TaskError as exc:
@@ -83,8 +88,20 @@ def cancel(task_id: int):
         message = "cancelled; a client already imaging keeps running (web cancel is off)"
     flash(f"Task {task.id}: {message}.", "success")
     return redirect(url_for("tasks.index"), 303)
-    db.session.commit()
-    stops = "the client will stop" if task.cancel_requested else (
-        "the client is not told to stop (web cancel is off in its profile)")
-    flash(f"Task {task.id} cancelled: {stops}.", "success")
-    return redirect(url_for("tasks.index"), 303)
+
+
+def _cancel_confirmation(task: Task) -> str | None:
+    """Return the page asking to cancel (or, once its client was told to stop, drop) a task."""
+    verb = "Drop" if task.cancel_requested else "Cancel"
+    target = f"task {task.id}" + (f" on {task.computer.name}" if task.computer else "")
+    web_cancel = task.profile is not None and task.profile.web_cancel
+    if task.cancel_requested:
+        consequence = "It ends now, without waiting for its client to stop and check out."
+    elif web_cancel and task.state == "imaging":
+        consequence = "Its client is told to stop and check out; the disk is left half written."
+    elif task.state == "imaging":
+        consequence = "It ends; its client keeps running (web cancel is off in its profile)."
+    else:
+        consequence = "It ends and its computer no longer boots into it."
+    return confirmation_page(f"{verb} {target}?", consequence, back=url_for("tasks.index"),
+                             button=verb, back_label="Keep it")

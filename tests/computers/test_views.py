@@ -73,12 +73,12 @@ def test_groups_pages(app, client):
 
 def test_delete_computer_refused_while_a_task_is_active(app, client):
     _i, _p, cid = lab_computer(app)
-    client.post(f"/computers/{cid}/deploy")
+    client.post(f"/computers/{cid}/deploy", data={"confirmed": "1"})
     page = client.post(f"/computers/{cid}/delete", follow_redirects=True)
     assert "cancel it first" in page.get_data(as_text=True)
     with app.app_context():
         task_id = _db.session.scalar(_db.select(Task.id))
-    client.post(f"/tasks/{task_id}/cancel")
+    client.post(f"/tasks/{task_id}/cancel", data={"confirmed": "1"})
     assert client.post(f"/computers/{cid}/delete", data={"confirmed": "1"}).status_code == 303
     with app.app_context():
         assert _db.session.get(Computer, cid) is None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from app.images import service
 from tests.browser import login
+from tests.tasks.conftest import add_image
 
 pytestmark = pytest.mark.browser
 
@@ -77,3 +80,25 @@ def test_image_type_follows_the_environment(live, page):
     page.click("text=Add Image")
     expect(page.locator("[data-field=environment]")).to_have_text("Linux")
     expect(page.locator("[data-field=image_type]")).to_have_text("Block")
+
+
+def test_bulk_delete_is_off_while_every_image_shown_is_protected(live, page):
+    with live.seed():
+        for name in ("gold-a", "gold-b"):
+            add_image(name, protected=True)
+        add_image("lab")
+    login(page, live.url + "/images/")
+    button = page.locator("button:has-text('Delete Selected Images')")
+    expect(button).to_be_enabled()
+    # The active search shows only protected images: the button follows the rows.
+    page.fill("input[name=q]", "gold")
+    expect(page.locator("#results")).to_contain_text("Showing 2 of 2 images.")
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute("title", re.compile("protected"))
+    page.fill("input[name=q]", "")
+    expect(page.locator("#results")).to_contain_text("Showing 3 of 3 images.")
+    expect(button).to_be_enabled()
+    # A direct load of the same search renders it off too.
+    page.goto(live.url + "/images/?q=gold")
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute("title", re.compile("protected"))

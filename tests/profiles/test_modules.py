@@ -148,7 +148,8 @@ def test_script_assignments_order_reorder_and_remove(client, app, linux_image) -
                                        ("second", 50, "before_file_copy")]
     page = client.get(url, headers=HX).get_data(as_text=True)
     assert page.index(">first<") < page.index(">second<")
-    client.post(url, data={"action": "remove", "assignment_id": ids["first"]})
+    client.post(url, data={"action": "remove", "assignment_id": ids["first"],
+                           "confirmed": "1"})
     assert _order(app, profile_id) == [("second", 50, "before_file_copy")]
 
 

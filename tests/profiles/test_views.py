@@ -46,7 +46,7 @@ def test_index_lists_profiles_and_waits_for_a_schema(client, linux_image) -> Non
     page = client.get(f"/images/{image_id}/profiles/").get_data(as_text=True)
     assert "default" in page and "after the first upload" in page
     assert "New Profile" in page and "Clone" in page
-    assert "Delete" not in page  # the only profile cannot be deleted
+    assert "Delete profile" not in page  # the only profile cannot be deleted
 
 
 def test_index_shows_minimum_size_per_disk(client, schema_image, schema) -> None:

@@ -63,7 +63,8 @@ def test_upload_then_deploy_from_the_web_ui(app, client, live, tmp_path):
         cid = add_computer("lab-pc", MAC, image).id
         _db.session.commit()
 
-    assert client.post(f"/computers/{cid}/upload").status_code == 303
+    assert client.post(f"/computers/{cid}/upload",
+                       data={"confirmed": "1"}).status_code == 303
     proc = task_mode(live, pxe_ticket(live), source, sysfs)
     assert "Task " in proc.stdout and "done" in proc.stdout
     with app.app_context():
@@ -85,7 +86,8 @@ def test_upload_then_deploy_from_the_web_ui(app, client, live, tmp_path):
 
     target = tmp_path / "target.img"
     subprocess.run(["truncate", "-s", f"{80 * MIB}", str(target)], check=True)
-    assert client.post(f"/computers/{cid}/deploy").status_code == 303
+    assert client.post(f"/computers/{cid}/deploy",
+                       data={"confirmed": "1"}).status_code == 303
     task_mode(live, pxe_ticket(live), target, sysfs)
     with app.app_context():
         deploy = _db.session.scalar(_db.select(Task).filter_by(kind="deploy"))

@@ -18,7 +18,7 @@ def test_pages_need_login(anon_client):
 
 def test_deploy_button_creates_a_task_and_the_tasks_page_polls(app, client):
     _image_id, _profile_id, cid = lab_computer(app)
-    response = client.post(f"/computers/{cid}/deploy")
+    response = client.post(f"/computers/{cid}/deploy", data={"confirmed": "1"})
     assert response.status_code == 303 and response.headers["Location"].endswith("/tasks/")
     with app.app_context():
         task = _db.session.scalar(_db.select(Task))
@@ -36,7 +36,7 @@ def test_deploy_button_creates_a_task_and_the_tasks_page_polls(app, client):
     # A second deploy while one is active is refused with a message.
     refused = client.post(f"/computers/{cid}/upload", follow_redirects=True)
     assert "already has an active deploy task" in refused.get_data(as_text=True)
-    cancel = client.post(f"/tasks/{task_id}/cancel")
+    cancel = client.post(f"/tasks/{task_id}/cancel", data={"confirmed": "1"})
     assert cancel.status_code == 303
     done = client.get("/tasks/", headers={"HX-Request": "true"})
     assert done.status_code == 200  # keeps polling slowly, so a new task shows up

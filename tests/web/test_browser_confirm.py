@@ -72,10 +72,12 @@ def test_an_image_that_becomes_protected_loses_its_delete_button(live, page):
 def test_select_all_leaves_protected_images_out_of_a_bulk_delete(live, page):
     with live.seed():
         add_image("gold", protected=True)
+        add_image("lab")
     login(page, f"{live.url}/images/")
     page.check("[data-select-all]")
     expect(page.locator("input[aria-label='Select gold']")).not_to_be_checked()
+    expect(page.locator("input[aria-label='Select lab']")).to_be_checked()
     page.click("text=Delete Selected Images")
-    expect(page.locator(".flash-error")).to_contain_text("Nothing is selected")
+    expect(page.locator(".flash-success")).to_contain_text("Deleted 1 image(s): lab.")
     with live.seed():
-        assert _db.session.scalar(_db.select(Image.name)) == "gold"
+        assert _db.session.scalars(_db.select(Image.name)).all() == ["gold"]

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.images import service
-from app.models import ProfileScript, ScriptModule
+from app.models import ImageProfile, ProfileScript, ScriptModule
 from tests.browser import login, new_page
 
 pytestmark = pytest.mark.browser
@@ -64,3 +64,29 @@ def test_pages_have_a_favicon(live, page):
     login(page, live.url + "/images/")
     href = page.locator("link[rel=icon]").get_attribute("href")
     assert page.request.get(live.url + href).status == 200
+
+
+def test_the_breadcrumb_of_long_names_fits_at_390_px(live, chromium, long_image):
+    image_id, profile_id = long_image
+    with live.seed() as session:
+        session.get(ImageProfile, profile_id).name = "p" * 64
+    page = new_page(chromium, width=390)
+    try:
+        login(page, f"{live.url}/images/{image_id}")
+        for url in (f"/images/{image_id}", f"/images/{image_id}/profiles/",
+                    f"/images/{image_id}/profiles/{profile_id}/deploy"):
+            page.goto(live.url + url)
+            crumb = page.locator("nav#breadcrumb")
+            expect(crumb).to_contain_text(LONG)
+            widths = crumb.evaluate("(nav) => [nav.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], f"{url}: the breadcrumb is {widths[0]} px wide"
+            box = crumb.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, (url, box)
+        expect(page.locator("nav#breadcrumb")).to_contain_text("p" * 64)
+        # Switching tabs swaps only the tab; the breadcrumb follows out of band.
+        page.click("nav[aria-label='Profile sections'] >> text=Upload Options")
+        expect(page.locator("nav#breadcrumb li[aria-current=page]")).to_have_text(
+            "› Upload Options")
+        assert not _overflows(page), "the profile page is wider than the window"
+    finally:
+        page.context.close()

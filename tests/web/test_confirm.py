@@ -19,12 +19,15 @@ from app.models import (
     Image,
     ImageProfile,
     MulticastSession,
+    ProfileScript,
     ScriptModule,
+    Task,
     User,
     WebSession,
 )
+from app.tasks.service import create_task
 from tests.conftest import create_user, sign_in
-from tests.tasks.conftest import add_computer, add_image
+from tests.tasks.conftest import add_computer, add_image, lab_computer
 
 
 @dataclass
@@ -158,8 +161,61 @@ def _images(app, client) -> Case:
                 "Delete 2 images?", lambda: all(_db.session.get(Image, i) for i in ids))
 
 
+def _task(app, client, *, stopping: bool = False) -> tuple[int, str]:
+    _image_id, _profile_id, computer_id = lab_computer(app)
+    task, _ticket = create_task("deploy", _db.session.get(Computer, computer_id))
+    if stopping:  # its client was told to stop already: the next cancel drops the task
+        task.state, task.cancel_requested = "imaging", True
+    _db.session.commit()
+    return task.id, f"/tasks/{task.id}/cancel"
+
+
+def _active(task_id: int) -> Callable[[], bool]:
+    return lambda: _db.session.get(Task, task_id).is_active
+
+
+def _cancel_task(app, client) -> Case:
+    task_id, url = _task(app, client)
+    return Case(url, {}, f"Cancel task {task_id} on pc-1?", _active(task_id))
+
+
+def _drop_task(app, client) -> Case:
+    task_id, url = _task(app, client, stopping=True)
+    return Case(url, {}, f"Drop task {task_id} on pc-1?", _active(task_id))
+
+
+def _no_task() -> bool:
+    return _db.session.scalar(_db.select(_db.func.count()).select_from(Task)) == 0
+
+
+def _deploy(app, client) -> Case:
+    _image_id, _profile_id, computer_id = lab_computer(app)
+    return Case(f"/computers/{computer_id}/deploy", {}, "Deploy lab to pc-1?", _no_task)
+
+
+def _upload(app, client) -> Case:
+    _image_id, _profile_id, computer_id = lab_computer(app)
+    return Case(f"/computers/{computer_id}/upload", {}, "Upload from pc-1 into image lab?",
+                _no_task)
+
+
+def _profile_module(app, client) -> Case:
+    image = add_image("lab")
+    module = ScriptModule(name="set-hostname", contents="hostname lab\n")
+    _db.session.add(module)
+    _db.session.commit()
+    profile = image.profiles[0]
+    url = f"/images/{image.id}/profiles/{profile.id}/scripts"
+    assert client.post(url, data={"action": "add", "module_id": module.id,
+                                  "run_when": "before_imaging"}).status_code == 303
+    row_id = _db.session.scalar(_db.select(ProfileScript.id))
+    return Case(url, {"action": "remove", "assignment_id": str(row_id)},
+                f"Remove set-hostname from profile {profile.name}?", _row(ProfileScript, row_id))
+
+
 CASES = [_computer, _group, _script_module, _module_file, _profile, _category, _server, _user,
-         _one_session, _every_session, _token, _multicast, _image, _images]
+         _one_session, _every_session, _token, _multicast, _image, _images, _cancel_task,
+         _drop_task, _deploy, _upload, _profile_module]
 
 
 @pytest.mark.parametrize("make", CASES, ids=[make.__name__.strip("_") for make in CASES])
