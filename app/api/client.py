@@ -114,7 +114,8 @@ NAME_OR_ID = Field((str, int), max_length=128, minimum=1, maximum=MAX_ID, nullab
 # An upload names an existing image or a new one (created on demand): image name rules.
 UPLOAD_FIELDS = {"image": Field((str, int), max_length=NAME_MAX, min_length=1, minimum=1,
                                 maximum=MAX_ID, nullable=True, pattern="^[A-Za-z0-9_-]+$",
-                                description="an image name (new: created), or an id"),
+                                description="an image name of letters, digits, '_' and '-' "
+                                "(a new name creates the image), or an id"),
                  "profile": NAME_OR_ID}
 COMPLETE_FIELDS = {"files": Field(list, items=dict, max_length=100000), "schema_only": Field(bool)}
 
