@@ -35,9 +35,12 @@ BLUEPRINTS = (
     "app.api.profiles",
     "app.api.plan",
     "app.api.client",
+    "app.api.client_io",
     "app.api.multicast",
     "app.api.replication",
+    "app.api.replication_servers",
     "app.api.tasks",
+    "app.api.computers",
     "app.api.openapi",
 )
 

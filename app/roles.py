@@ -34,9 +34,11 @@ POLICY: dict[str, str] = {
         "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename")},
     # The imaging client (task token or operator).
     **{f"api_client.{name}": "client" for name in (
-        "append_log", "cancel", "checkout", "create_deploy", "create_upload", "delete_upload",
-        "download", "finish_upload", "images", "manifest", "module_file", "module_files",
-        "profile_options", "profiles", "progress", "schema", "upload_file", "upload_schema")},
+        "create_upload", "delete_upload", "finish_upload", "images", "profile_options",
+        "profiles", "upload_file", "upload_schema")},
+    **{f"api_client_io.{name}": "client" for name in (
+        "append_log", "cancel", "checkout", "create_deploy", "download", "manifest",
+        "module_file", "module_files", "progress", "schema")},
     **{f"api_tasks.{name}": "client" for name in (
         "append_log", "cancel_poll", "get_task", "heartbeat", "start")},
     **{f"api_multicast.{name}": "client" for name in (
@@ -82,10 +84,11 @@ POLICY: dict[str, str] = {
     **{f"computers.{name}": _OP for name in (
         "index", "groups", "new", "edit", "new_group", "edit_group", "delete", "delete_group",
         "start_task")},
-    **{f"api_tasks.{name}": _OP for name in (
+    **{f"api_computers.{name}": _OP for name in (
         "list_computers", "get_computer", "create_computer", "update_computer",
         "delete_computer", "list_groups", "get_group", "create_group", "update_group",
-        "delete_group", "list_tasks", "create", "cancel")},
+        "delete_group")},
+    **{f"api_tasks.{name}": _OP for name in ("list_tasks", "create", "cancel")},
     "tasks.index": _RO, "tasks.show": _RO, "tasks.cancel": _OP,
     "multicast.index": _RO, "multicast.new": _OP, "multicast.cancel": _OP,
     "api_multicast.list_sessions": _RO, "api_multicast.get": _RO,
@@ -94,10 +97,12 @@ POLICY: dict[str, str] = {
     "servers.index": _RO, "servers.new": "admin", "servers.edit": "admin",
     "servers.delete": "admin", "servers.test_connection": "admin", "servers.settings": "admin",
     "replication.image_replication": _OP, "replication.replicate_now": _OP,
-    "api_replication.list_servers": _RO, "api_replication.get_server": _RO,
-    "api_replication.create_server": "admin", "api_replication.update_server": "admin",
-    "api_replication.delete_server": "admin", "api_replication.image_status": _RO,
-    "api_replication.replicate_image": _OP,
+    "api_replication_servers.list_servers": _RO, "api_replication_servers.get_server": _RO,
+    "api_replication_servers.create_server": "admin",
+    "api_replication_servers.update_server": "admin",
+    "api_replication_servers.delete_server": "admin",
+    "api_replication_servers.image_status": _RO,
+    "api_replication_servers.replicate_image": _OP,
 }
 
 

@@ -357,5 +357,3 @@ def delete_upload(upload_id: str):
     return jsonify({"upload_id": upload_id, "aborted": removed})
 
 
-from app.api import client_io  # noqa: E402,F401  (registers the deploy-side routes on bp)
-from app.api.client_openapi import OPENAPI_PATHS  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, g, jsonify, send_file
+from flask import Blueprint, current_app, g, jsonify, send_file
 
 from app.api import api_error
 from app.api.body import (
@@ -19,7 +19,6 @@ from app.api.body import (
 from app.api.client import (
     NAME_OR_ID,
     acting_username,
-    bp,
     client_auth,
     find_image,
     find_profile,
@@ -37,6 +36,9 @@ from app.storage import StorageError, image_dir, read_manifest, safe_join
 from app.tasks.service import finish_task
 
 LOG_LIMIT = 1_000_000
+
+# The deploy side of the client API (the upload side is app.api.client), same prefix.
+bp = Blueprint("api_client_io", __name__, url_prefix="/api/v1/client")
 
 
 def _deployable(name: str):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 
 from app.api import api_error, token_required
 from app.api.body import Field, Id, Text, check_fields, json_object, query_int
 from app.api.errors import MAX_ID
-from app.api.tasks import bp
 from app.computers import rules
 from app.computers.views import search_computers
 from app.errors import BadRequest
@@ -15,6 +14,7 @@ from app.extensions import db
 from app.models import Computer, ComputerGroup, Image, ImageProfile, record_history
 from app.tasks.service import active_task_for
 
+bp = Blueprint("api_computers", __name__, url_prefix="/api/v1")
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"  # app.computers.rules
 COMPUTER_FIELDS = {
     "name": Text(63, pattern=NAME_PATTERN), "mac": Text(32, pattern=rules.MAC_PATTERN, description=(

@@ -220,7 +220,3 @@ def delete_category(category_id: int):
     category_service.delete_category(_category_or_error(category_id))
     return "", 204
 
-
-from app.api.images_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS  # noqa: E402
-
-__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp"]

@@ -20,8 +20,9 @@ bp = Blueprint("api_openapi", __name__, url_prefix="/api/v1")
 
 PREFIX = "/api/v1"
 API_MODULES = (
-    "app.api.images", "app.api.profiles", "app.api.plan", "app.api.client",
-    "app.api.multicast", "app.api.replication", "app.api.tasks",
+    "app.api.images_openapi", "app.api.profiles", "app.api.plan", "app.api.client_openapi",
+    "app.api.multicast", "app.api.replication", "app.api.replication_servers",
+    "app.api.tasks_openapi",
 )
 METHODS = ("get", "put", "post", "patch", "delete")
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -199,8 +199,3 @@ OPENAPI_PATHS = {
         "summary": "Rename a replicated image; body {new_name}", "security": _SIGNED,
         "responses": {"200": {"description": "{image, renamed}"}, **_ERRORS}}},
 }
-
-# Token-authenticated routes (com servers, replicate, status) live beside the signed ones.
-from app.api import replication_servers  # noqa: E402
-
-OPENAPI_PATHS.update(replication_servers.OPENAPI_PATHS)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import Blueprint, g, jsonify
 from werkzeug.datastructures import MultiDict
 
 from app.api import api_error, token_required
 from app.api.body import Field, Text, body_schema, check_fields, json_object
-from app.api.replication import bp
 from app.extensions import db
 from app.models import ComServer, Image, ReplicationStatus
 from app.models.images import image_replication_servers
 from app.replication import queue_replication
 from app.servers.forms import ServerForm
 
+bp = Blueprint("api_replication_servers", __name__, url_prefix="/api/v1/replication")
 FIELDS = ("display_name", "url", "storage_path", "max_imaging_clients", "max_bandwidth_kbps",
           "multicast_interface", "multicast_port_start", "multicast_port_end")
 CREATE_DEFAULTS = {"storage_path": "", "max_imaging_clients": 0, "max_bandwidth_kbps": 0,

@@ -192,5 +192,3 @@ def append_log(task_id: int):
     return jsonify({"length": len(task.log)})
 
 
-from app.api import computers  # noqa: E402,F401  (registers its routes on bp)
-from app.api.tasks_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS  # noqa: E402,F401
