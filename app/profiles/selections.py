@@ -164,16 +164,37 @@ def _any_volume(disk: dict, flag: str) -> bool:
 
 def validate(selection: dict, mode: str, partition_method: str = "dynamic") -> list[str]:
     """Return every problem of a merged selection; an empty list means it can be saved."""
-    errors: list[str] = []
+    return [message for _row, message in validate_rows(selection, mode, partition_method)]
+
+
+def row_errors(selection: dict, mode: str, partition_method: str = "dynamic"
+               ) -> dict[str, list[str]]:
+    """Return the problems of a selection by table row (`d0`, `d0.p2`, `d0.v0.l1`)."""
+    rows: dict[str, list[str]] = {}
+    for row, message in validate_rows(selection, mode, partition_method):
+        if row is not None:
+            rows.setdefault(row, []).append(message)
+    return rows
+
+
+def validate_rows(selection: dict, mode: str, partition_method: str = "dynamic"
+                  ) -> list[tuple[str | None, str]]:
+    """Return (table row or None, problem) for every problem of a merged selection.
+
+    A row is named as the schema tables name their inputs: `d<disk index>` for a disk,
+    `.p<number>` for a partition, `.v<group>.l<volume>` for a logical volume.
+    """
+    found: list[tuple[str | None, str]] = []
     flag = "upload" if mode == "upload" else "deploy"
     disks = selection.get("disks", [])
     if not any(d.get(flag) for d in disks):
-        errors.append(f"select at least one disk to {flag}")
+        found.append((None, f"select at least one disk to {flag}"))
     for disk in disks:
         name = disk.get("name") or f"disk {disk.get('index')}"
+        row = f"d{disk.get('index')}"
         if disk.get(flag) and not _any_volume(disk, flag):
-            errors.append(f"Disk {name} is ticked but none of its partitions is: tick at "
-                          f"least one partition to {flag}, or untick the disk")
+            found.append((row, f"Disk {name} is ticked but none of its partitions is: tick at "
+                               f"least one partition to {flag}, or untick the disk"))
         if not disk.get(flag) or mode == "upload":
             continue
         destination = disk.get("destination")
@@ -181,35 +202,46 @@ def validate(selection: dict, mode: str, partition_method: str = "dynamic") -> l
             not isinstance(destination, str) or not DEVICE_RE.match(destination)
             or ".." in destination.split("/")
         ):
-            errors.append(f"{name}: destination {destination!r} is not a device path "
-                          "such as /dev/sdb")
+            found.append((row, f"{name}: destination {destination!r} is not a device path "
+                               "such as /dev/sdb"))
         parts = [p for p in disk.get("partitions", []) if p.get("deploy")]
-        lvs = [(v, lv) for v, _n, lv in _volumes(disk) if lv.get("deploy")]
-        sized = [(f"{name} partition {p.get('number')}", p) for p in parts]
-        sized += [(f"{name} LV {lv.get('name')}", lv) for _v, lv in lvs]
-        if any(item.get("custom_size") for _label, item in sized) and (
+        lvs = [(v, n, lv) for v, n, lv in _volumes(disk) if lv.get("deploy")]
+        sized = [(f"{row}.p{p.get('number')}", f"{name} partition {p.get('number')}", p)
+                 for p in parts]
+        sized += [(f"{row}.v{v}.l{n}", f"{name} LV {lv.get('name')}", lv) for v, n, lv in lvs]
+        if any(item.get("custom_size") for _r, _label, item in sized) and (
             partition_method != "dynamic"
         ):
-            errors.append(f"{name}: custom sizes are only used by the Dynamic partition "
-                          "method; clear them or choose Dynamic")
-        for label, item in sized:
+            found.append((row, f"{name}: custom sizes are only used by the Dynamic partition "
+                               "method; clear them or choose Dynamic"))
+        for item_row, label, item in sized:
             if item.get("fixed") and item.get("custom_size"):
-                errors.append(f"{label}: Fixed keeps the partition's original size, so it "
-                              "can't also have a custom size; clear one of them")
-        percent = sum(_check_size(label, p["custom_size"], errors)
-                      for label, p in sized[: len(parts)] if p.get("custom_size"))
+                found.append((item_row, f"{label}: Fixed keeps the partition's original size, "
+                                        "so it can't also have a custom size; clear one of them"))
+
+        def size_of(item_row: str, label: str, item: dict) -> float:
+            problems: list[str] = []
+            percent = _check_size(label, item["custom_size"], problems)
+            found.extend((item_row, problem) for problem in problems)
+            return percent
+
+        percent = sum(size_of(r, label, p) for r, label, p in sized[: len(parts)]
+                      if p.get("custom_size"))
         if percent > 100:
-            errors.append(f"{name}: custom sizes add up to {percent:g}% of the disk, over 100%")
-        for v in {v for v, _lv in lvs}:
-            lv_percent = sum(_check_size(f"{name} LV {lv.get('name')}", lv["custom_size"], errors)
-                             for w, lv in lvs if w == v and lv.get("custom_size"))
+            found.append((row, f"{name}: custom sizes add up to {percent:g}% of the disk, "
+                               "over 100%"))
+        lv_rows = sized[len(parts):]
+        for v in {v for v, _n, _lv in lvs}:
+            lv_percent = sum(size_of(r, label, lv)
+                             for (r, label, lv), (w, _n, _l) in zip(lv_rows, lvs, strict=True)
+                             if w == v and lv.get("custom_size"))
             if lv_percent > 100:
-                errors.append(f"{name}: logical volume sizes add up to {lv_percent:g}%, "
-                              "over 100%")
+                found.append((row, f"{name}: logical volume sizes add up to {lv_percent:g}%, "
+                                   "over 100%"))
         if partition_method == "standard" and len(parts) != 1:
-            errors.append(f"{name}: the Standard method deploys exactly one partition per "
-                          f"disk; {len(parts)} selected")
-    return errors
+            found.append((row, f"{name}: the Standard method deploys exactly one partition per "
+                               f"disk; {len(parts)} selected"))
+    return found
 
 
 def clean(schema: dict | None, value: str | dict | None, mode: str,

@@ -107,8 +107,11 @@ def tab(image_id: int, profile_id: int, tab: str):
         context["errors"] = loose
         schema = selections.image_schema(image)
         if schema is not None and request.form.get("schema_table") == tab:
-            # Show the table as the user left it, not as it was stored.
+            # Show the table as the user left it, not as it was stored, with each problem
+            # on the row at fault.
             context["selection"] = selections.from_form(schema, request.form, tab)
+            method = form.partition_method.data if tab == "deploy" else "dynamic"
+            context["row_errors"] = selections.row_errors(context["selection"], tab, method)
         return render_tab(context, 422)
     return render_tab(tab_context(image, profile, tab, form))
 

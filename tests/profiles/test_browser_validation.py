@@ -100,3 +100,22 @@ def test_upload_tab_levels_follow_the_algorithm_and_empty_custom_schema_refused(
     _save(page, "Update Upload Options")
     expect(page.locator("#profile-tab .flash-error")).to_contain_text(
         "Custom upload schema: Disk sdb is ticked but none of its partitions is")
+
+
+def test_schema_table_problems_show_on_the_row_at_fault(live, page, profile):
+    login(page, profile + "/deploy")
+    page.check("input[name=modify_image_schema]")
+    page.fill("input[name='d0.p2.size']", "20")
+    page.select_option("select[name='d0.p2.unit']", "GB")
+    page.check("input[name='d0.p2.fixed']")
+    page.uncheck("input[name='d1.p1.deploy']")
+    _save(page, "Update Deploy Options")
+    on_partition = page.locator("tr.row-errors[data-row='d0.p2']")
+    expect(on_partition).to_contain_text("Fixed keeps the partition's original size")
+    expect(page.locator("tr.row-errors[data-row='d1']")).to_contain_text(
+        "none of its partitions is")
+    # the message row follows the row whose Fixed box caused it
+    follows = page.evaluate("""() => {
+        const box = document.querySelector("input[name='d0.p2.fixed']").closest("tr");
+        return box.nextElementSibling.dataset.row; }""")
+    assert follows == "d0.p2"

@@ -354,3 +354,28 @@ def test_search_profiles_with_htmx_rows(client, linux_image) -> None:
     assert "laptops" in rows and ">default<" not in rows and "<html" not in rows
     page = client.get(f"/images/{image_id}/profiles/?q=nothing").get_data(as_text=True)
     assert "No profile matches" in page and "<html" in page
+
+
+def test_schema_table_problems_sit_on_their_rows(client, app, schema_image) -> None:
+    image_id, profile_id = schema_image
+    form = {"partition_method": "dynamic", "modify_image_schema": "y",
+            "schema_table": "deploy", "d0.deploy": "on", "d0.p1.deploy": "on",
+            "d0.p2.deploy": "on", "d0.p2.fixed": "on", "d0.p2.size": "30", "d0.p2.unit": "GB",
+            "d0.v0.l0.deploy": "on", "d0.v0.l0.size": "0", "d0.v0.l0.unit": "GB",
+            "d1.deploy": "on", "d1.p1.deploy": "on", "d1.destination": "sdc"}
+    refused = client.post(url(image_id, profile_id, "deploy"), data=form)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+
+    def row(name: str) -> str:
+        start = page.index(f'<tr class="row-errors" data-row="{name}">')
+        return page[start:page.index("</tr>", start)]
+
+    assert "Fixed keeps the partition" in row("d0.p2")
+    assert "must be a number above 0" in row("d0.v0.l0")
+    assert "not a device path" in row("d1")
+    # each problem right under the row whose inputs caused it
+    assert page.index('name="d0.p2.fixed"') < page.index('data-row="d0.p2"') < page.index(
+        'name="d0.p3.deploy"')
+    assert 'data-row="d0.p1"' not in page
+    assert load_profile(app, profile_id)["deploy_schema"] is None
