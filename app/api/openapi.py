@@ -60,12 +60,8 @@ def _shape(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "{}", path)
 
 
-def api_rules(app: Flask) -> list[tuple[str, str, list[dict], str]]:
-    """Return (OpenAPI path, method, path parameters, templated path) of every API route.
-
-    A rule with an any() converter gives one path per value; the templated path (with the
-    converter as a parameter) is where its documentation may be found.
-    """
+def api_rules(app: Flask) -> list[tuple[str, str, list[dict]]]:
+    """Return (OpenAPI path, method, path parameters) of every API route of the app."""
     routes = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(PREFIX + "/"):
@@ -78,7 +74,7 @@ def api_rules(app: Flask) -> list[tuple[str, str, list[dict], str]]:
                              [q for q in ps if q is not param])
                             for p, ps in expanded for value in param["schema"]["enum"]]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            routes.extend((p, method.lower(), ps, path) for p, ps in expanded)
+            routes.extend((p, method.lower(), ps) for p, ps in expanded)
     return routes
 
 
@@ -121,8 +117,8 @@ def build_document(app: Flask | None = None) -> dict:
     documented, schemas = _module_paths()
     by_shape = {_shape(path): item for path, item in documented.items()}
     paths: dict = {}
-    for path, method, params, templated in api_rules(app):
-        item = by_shape.get(_shape(path)) or by_shape.get(_shape(templated), {})
+    for path, method, params in api_rules(app):
+        item = by_shape.get(_shape(path), {})
         operation = item.get(method) or {"summary": f"{method.upper()} {path}",
                                          "responses": {"200": {"description": "OK"}}}
         shared = [p for p in item.get("parameters", []) if p.get("in") != "path"]

@@ -23,7 +23,7 @@ bp = Blueprint("api_profiles", __name__, url_prefix="/api/v1")
 
 PROFILE_BASE = "/images/<int:image_id>/profiles"
 # The module kinds by name, so that /clone and /plan never match an assignment route.
-KIND = "<any(scripts, syspreps, filecopies):kind>"
+KIND = f"<any({', '.join(KINDS)}):kind>"
 
 
 def _image(image_id: int) -> Image:

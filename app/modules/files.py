@@ -91,13 +91,12 @@ def save_uploads(storage_path: str | Path, module_id: int,
                 if problems:
                     raise UploadError(f"{relative} is refused: " + "; ".join(problems[:5]))
             stored.append(target.relative_to(staging.resolve()).as_posix())
-        for relative in stored:  # checked before anything moves: all or nothing
-            destination = safe_join(root, relative)
+        destinations = [(relative, safe_join(root, relative)) for relative in stored]
+        for relative, destination in destinations:  # checked before anything moves
             if destination.is_dir() or any(p.is_file() for p in destination.parents):
                 raise UploadError(f"{relative} would replace a stored folder, or sit below a "
                                   "stored file of the same name")
-        for relative in stored:
-            destination = safe_join(root, relative)
+        for relative, destination in destinations:
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(safe_join(staging, relative), destination)
     finally:

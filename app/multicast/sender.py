@@ -146,7 +146,7 @@ def send_stream(session_id: int, stream: dict) -> str | None:
             proc.wait()
         output.join()
     session = _reload(session_id)
-    if proc.returncode == 0 and started_at is None and not output.started.is_set():
+    if proc.returncode == 0 and not output.started.is_set():
         # udp-sender gave up at its start timeout: it exits 0 having sent nothing.
         return _stream_failed(session_id, index, "no_receivers",
                               f"no receiver connected to stream {index} within {max_wait} s")

@@ -7,6 +7,7 @@ from sqlalchemy import Boolean, Integer
 from app.api.errors import MAX_ID
 from app.models.modules import RUN_WHEN
 from app.models.profiles import OPTION_FIELDS, ImageProfile
+from app.modules.domain import KINDS
 from app.profiles.options import CHOICES
 
 
@@ -50,7 +51,7 @@ IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type
 PROFILE_ID = {"name": "profile_id", "in": "path", "required": True,
               "schema": {"type": "integer"}}
 KIND = {"name": "kind", "in": "path", "required": True,
-        "schema": {"type": "string", "enum": ["scripts", "syspreps", "filecopies"]}}
+        "schema": {"type": "string", "enum": list(KINDS)}}
 ITEM_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 OPTIONS = {field: _option_schema(field) for field in OPTION_FIELDS}
@@ -78,7 +79,7 @@ def _assignment_body(slug: str, create: bool) -> dict:
 def _assignment_paths() -> dict:
     """One documented path per module kind: each takes its own assignment fields."""
     paths = {}
-    for slug in ("scripts", "syspreps", "filecopies"):
+    for slug in KINDS:
         paths[f"{ONE_PROFILE}/{slug}"] = {
             "parameters": [IMAGE_ID, PROFILE_ID],
             "get": {"summary": f"List assigned {slug} in run order", "tags": ["profiles"],
