@@ -12,6 +12,7 @@ import os
 import threading
 from contextlib import ExitStack
 
+from client import lvm
 from client.api import Api
 from client.devices import Disk, open_disk
 from client.finish import finish_disk
@@ -25,6 +26,7 @@ log = logging.getLogger("castor.client")
 
 # Where a deploy's bytes come from (client.sources): HTTP, or multicast completed by HTTP.
 StreamSource = HttpSource
+IMAGE_KINDS = ("partclone", "dd", "wim")
 
 
 def manifest_file(manifest: dict, kind: str | tuple[str, ...], disk: int,
@@ -33,7 +35,8 @@ def manifest_file(manifest: dict, kind: str | tuple[str, ...], disk: int,
     kinds = (kind,) if isinstance(kind, str) else kind
     for entry in manifest.get("files", []):
         if entry["kind"] in kinds and entry["disk"] == disk and (
-                entry.get("partition") == partition if lv is None else entry.get("lv") == lv):
+                entry.get("partition") == partition and not entry.get("lv") if lv is None
+                else entry.get("lv") == lv):
             return entry
     return None
 
@@ -42,6 +45,10 @@ def write_table(disk: Disk, plan: dict, manifest: dict, source: StreamSource,
                 options: dict, env: dict) -> None:
     """Wipe the disk's signatures and write the planned (or original) partition table."""
     disk.release_partitions()
+    # Active LVs on this disk would keep its old partitions busy through the rewrite.
+    for name in lvm.release_disk(disk.path):
+        log.info("volume group %s on %s deactivated before the table is written", name,
+                 disk.path)
     index = plan["disk_index"]
     if plan.get("method") == "custom_script" or plan.get("custom_script"):
         from client.customize import run_scripts
@@ -103,48 +110,87 @@ def source_partition(schema: dict, disk_index: int, number: int | None) -> dict:
 
 def restore_disk(disk: Disk, plan: dict, manifest: dict, schema: dict, source: StreamSource,
                  progress: Progress, cancel: threading.Event | None = None) -> None:
-    """Restore every planned partition of one disk, stopping at the first bad file."""
+    """Restore every planned partition (and LV) of one disk, stopping at the first bad file."""
     index = plan["disk_index"]
+    groups = {g["pv_partition"]: g for g in plan.get("volume_groups") or []}
     for part in plan.get("partitions") or []:
         fs_type = fs_type_of(part)
         src_number = part.get("source_partition")
         if part.get("role") == "extended" or src_number is None or not part.get(
                 "restore", True):
             continue
-        source_fs = source_partition(schema, index, src_number).get("filesystem") or {}
+        source_part = source_partition(schema, index, src_number)
         dev = disk.partition_device(part["number"], part["start_sector"], part["size_sectors"])
+        if part["number"] in groups:
+            restore_volume_group(dev, groups[part["number"]], index, manifest,
+                                 _source_group(schema, index, src_number), source, progress,
+                                 cancel)
+            continue
+        source_fs = source_part.get("filesystem") or {}
         if fs_type == "swap":
             make_swap(dev, source_fs.get("uuid", ""), source_fs.get("label", ""))
             continue
-        entry = manifest_file(manifest, ("partclone", "dd", "wim"), index, src_number,
-                              part.get("lv"))
+        entry = manifest_file(manifest, IMAGE_KINDS, index, src_number)
         if entry is None:
             log.info("partition %d has no image file: left empty", part["number"])
             continue
-        label = f"hd{index} part{part['number']} ({entry['path']})"
-        progress.start("deploy", f"hd{index} part{part['number']}", entry["size_bytes"],
-                       disk=index, partition=part["number"])
-        restore = {"compression": entry.get("compression", "none"),
-                   "fs_type": entry.get("filesystem"), "device": dev,
-                   "expected_sha256": entry.get("sha256"), "kind": entry["kind"],
-                   "label": label, "expected_size": entry["size_bytes"],
-                   "fs_label": source_fs.get("label", ""), "fs_uuid": source_fs.get("uuid", ""),
-                   "on_stderr_line": progress.tool_line, "on_bytes": progress.update,
-                   "cancel": cancel}
-        try:
-            restore_partition(source.partition(entry), **restore)
-        except ChecksumError as exc:
-            if not source.retries_over_http or (cancel is not None and cancel.is_set()):
-                raise
-            # Multicast bytes (or their HTTP completion) did not verify: start over by HTTP.
-            log.warning("%s; restoring the partition again over HTTP", exc)
-            progress.start("deploy", f"hd{index} part{part['number']}", entry["size_bytes"],
-                           disk=index, partition=part["number"])
-            restore_partition(source.http(entry), **restore)
-            source.restored(entry, again_over_http=True)
-        else:
-            source.restored(entry)
-        progress.finish()
+        restore_file(source, entry, dev, source_fs, f"hd{index} part{part['number']}",
+                     progress, cancel, disk=index, partition=part["number"])
+
+
+def _source_group(schema: dict, disk_index: int, pv_partition: int) -> dict:
+    """The schema's volume group on a source PV partition (empty dict when none)."""
+    disk = next((d for d in schema.get("disks", []) if d["index"] == disk_index), {})
+    return next((g for g in disk.get("volume_groups") or []
+                 if g["pv_partition"] == pv_partition), {})
+
+
+def restore_volume_group(dev: str, group: dict, index: int, manifest: dict,
+                         source_group: dict, source: StreamSource, progress: Progress,
+                         cancel: threading.Event | None = None) -> None:
+    """Create a planned volume group on its PV partition and restore each of its LVs."""
+    lvm.create_volume_group(dev, group)
+    sources = {v["name"]: v for v in source_group.get("logical_volumes") or []}
+    for volume in group["logical_volumes"]:
+        lv_dev = lvm.lv_device(group["name"], volume["name"])
+        source_fs = (sources.get(volume["name"]) or {}).get("filesystem") or {}
+        name = f"{group['name']}/{volume['name']}"
+        if volume.get("filesystem") == "swap":
+            make_swap(lv_dev, source_fs.get("uuid", ""), source_fs.get("label", ""))
+            continue
+        entry = manifest_file(manifest, IMAGE_KINDS, index, lv=volume["source"])
+        if entry is None:
+            log.info("logical volume %s has no image file: left empty", name)
+            continue
+        restore_file(source, entry, lv_dev, source_fs, f"hd{index} {name}", progress, cancel,
+                     disk=index, partition=group["pv_partition"])
+
+
+def restore_file(source: StreamSource, entry: dict, dev: str, source_fs: dict, what: str,
+                 progress: Progress, cancel: threading.Event | None, *, disk: int,
+                 partition: int) -> None:
+    """Restore one stored image file onto a partition or LV device, verified as it flows."""
+    progress.start("deploy", what, entry["size_bytes"], disk=disk, partition=partition)
+    restore = {"compression": entry.get("compression", "none"),
+               "fs_type": entry.get("filesystem"), "device": dev,
+               "expected_sha256": entry.get("sha256"), "kind": entry["kind"],
+               "label": f"{what} ({entry['path']})", "expected_size": entry["size_bytes"],
+               "fs_label": source_fs.get("label", ""), "fs_uuid": source_fs.get("uuid", ""),
+               "on_stderr_line": progress.tool_line, "on_bytes": progress.update,
+               "cancel": cancel}
+    try:
+        restore_partition(source.partition(entry), **restore)
+    except ChecksumError as exc:
+        if not source.retries_over_http or (cancel is not None and cancel.is_set()):
+            raise
+        # Multicast bytes (or their HTTP completion) did not verify: start over by HTTP.
+        log.warning("%s; restoring it again over HTTP", exc)
+        progress.start("deploy", what, entry["size_bytes"], disk=disk, partition=partition)
+        restore_partition(source.http(entry), **restore)
+        source.restored(entry, again_over_http=True)
+    else:
+        source.restored(entry)
+    progress.finish()
 
 
 def disk_facts(disks: list[Disk]) -> list[dict]:

@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from client import lvm
 from client.bcd import update_bcd
 from client.devices import Disk
 from client.run import ClientError
@@ -69,13 +70,14 @@ def _room_to_grow(part: dict, plan: dict, schema: dict) -> bool:
 
 
 def grow_filesystems(disk: Disk, plan: dict, options: dict,
-                     schema: dict | None = None) -> list[int]:
-    """Grow each restored filesystem to fill its partition (unless the profile says not)."""
+                     schema: dict | None = None) -> list[int | str]:
+    """Grow each restored filesystem to fill its partition or LV (unless the profile says
+    not); return the partition numbers and `vg-lv` names grown."""
     if options.get("dont_expand_volumes"):
         return []
     from client.resize import expand
 
-    grown = []
+    grown: list[int | str] = []
     for part in _partitions(plan):
         fs_type = _fs(part)
         if fs_type in GROWABLE and part.get("grow") and part.get("source_partition"):
@@ -83,7 +85,30 @@ def grow_filesystems(disk: Disk, plan: dict, options: dict,
                 continue  # already fills its partition: a resize would only re-check it
             expand(_device(disk, part), fs_type)
             grown.append(part["number"])
+    for group, volume in _volumes(plan):
+        if volume.get("filesystem") in GROWABLE and volume.get("grow"):
+            source = _source_lv(schema or {}, plan, group["name"], volume["name"])
+            fs = source.get("filesystem") or {}
+            room = volume["size_bytes"] - int(fs.get("volume_bytes") or 0)
+            if fs.get("volume_bytes") and room < int(fs.get("block_size") or 4096) + 512:
+                continue
+            expand(lvm.lv_device(group["name"], volume["name"]), volume["filesystem"])
+            grown.append(volume["source"])
     return grown
+
+
+def _volumes(plan: dict) -> list[tuple[dict, dict]]:
+    """Every planned (volume group, LV) pair of a disk plan, in plan order."""
+    return [(g, v) for g in plan.get("volume_groups") or [] for v in g["logical_volumes"]]
+
+
+def _source_lv(schema: dict, plan: dict, vg_name: str, lv_name: str) -> dict:
+    """The schema's LV a planned LV restores (empty dict when none)."""
+    disk = next((d for d in schema.get("disks", []) if d["index"] == plan["disk_index"]), {})
+    for group in disk.get("volume_groups") or []:
+        if group["name"] == vg_name:
+            return next((v for v in group["logical_volumes"] if v["name"] == lv_name), {})
+    return {}
 
 
 def fix_boot_sectors(disk: Disk, plan: dict, options: dict) -> None:
@@ -129,16 +154,17 @@ def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
     syspreps = options.get("syspreps") or []
     scripts = options.get("scripts") or []
     copies = options.get("file_copies") or []
-    for part in _partitions(plan):
-        if not part.get("source_partition"):
-            continue  # nothing was restored there: no filesystem to work in
-        fs_type = _fs(part)
-        wants_copy = [c for c in copies if str(c.get("destination_partition")) in (
-            str(part["number"]), part.get("lv") or "")]
+    groups = {g["pv_partition"] for g in plan.get("volume_groups") or []}
+    # Each restored filesystem: (its name for file copies, device, filesystem type).
+    targets = [(str(p["number"]), _device(disk, p), _fs(p)) for p in _partitions(plan)
+               if p.get("source_partition") and p["number"] not in groups]
+    targets += [(v["source"], lvm.lv_device(g["name"], v["name"]), v.get("filesystem"))
+                for g, v in _volumes(plan)]
+    for where, dev, fs_type in targets:
+        wants_copy = [c for c in copies if str(c.get("destination_partition")) == where]
         mounted_work = (fs_type in MOUNTABLE and (
             (name and options.get("change_computer_name")) or syspreps
             or any(s.get("run_when") == "before_file_copy" for s in scripts)))
-        dev = _device(disk, part)
         if mounted_work:
             with mounted(dev, fs_type) as root:
                 if name and options.get("change_computer_name"):
@@ -146,7 +172,7 @@ def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
                 if syspreps:
                     steps.apply_sysprep(root, syspreps)
                 steps.run_scripts(scripts, "before_file_copy",
-                                  {**env, "CASTOR_PARTITION": str(part["number"]),
+                                  {**env, "CASTOR_PARTITION": where,
                                    "CASTOR_MOUNT_POINT": str(root)}, cwd=root)
         for module in steps.by_priority(wants_copy):
             if api is None:
@@ -191,4 +217,6 @@ def finish_disk(disk: Disk, plan: dict, schema: dict, options: dict, *, api=None
 
         run_scripts(scripts, "after_file_copy", env)
     update_boot_entries(disk, plan, schema, options)
+    for group in plan.get("volume_groups") or []:
+        lvm.deactivate(group["name"])
     disk.release_partitions()

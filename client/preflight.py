@@ -12,6 +12,7 @@ import logging
 import shutil
 from collections.abc import Callable, Iterable
 
+from client import lvm
 from client.capture import PARTCLONE_TOOL
 from client.compress import decompress_stage
 from client.devices import Disk
@@ -29,6 +30,7 @@ log = logging.getLogger("castor.client")
 
 GPT_ENTRIES_BYTES = 128 * 128  # the standard table: 128 entries of 128 bytes
 MBR_SECTOR_LIMIT = 1 << 32
+LVM_DATA_OFFSET_BYTES = 1 << 20  # pvcreate puts the first extent 1 MiB into the PV
 HEAD_LIMIT_BYTES = 8 << 20  # lz4 blocks reach 4 MiB: a header is inside the first one
 GROW_TOOLS = {"ext2": ("e2fsck", "resize2fs"), "ext3": ("e2fsck", "resize2fs"),
               "ext4": ("e2fsck", "resize2fs"), "ntfs": ("ntfsresize", "ntfsfix"),
@@ -111,19 +113,37 @@ def tools_needed(plan: dict, manifest: dict, options: dict) -> set[str]:
             continue
         if entry is None:
             continue
-        if (stage := decompress_stage(entry.get("compression") or "none")) is not None:
-            tools.add(stage[0])
-        if entry["kind"] == "partclone":
-            tool = PARTCLONE_TOOL.get(entry.get("filesystem") or "", entry.get("filesystem"))
-            tools.add(f"partclone.{tool}")
-        elif entry["kind"] == "dd":
-            tools.add("partclone.dd")
-        elif entry["kind"] == "wim":
-            tools |= {"wimlib-imagex", MKFS_TOOLS.get(fs_type or "", f"mkfs.{fs_type}")}
-            tools |= set() if fs_type == "ntfs" else {"mount", "umount"}
+        tools |= entry_tools(entry, fs_type)
         if part.get("grow") and not options.get("dont_expand_volumes"):
             tools |= set(GROW_TOOLS.get(fs_type or "", ()))
             tools |= {"mount", "umount"} if fs_type in ("xfs", "btrfs") else set()
+    volumes = restored_volumes(plan, manifest)
+    if volumes:
+        tools |= set(lvm.TOOLS)
+    for _group, volume, entry in volumes:
+        fs_type = volume.get("filesystem")
+        if fs_type == "swap":
+            tools.add("mkswap")
+        if entry is not None:
+            tools |= entry_tools(entry, fs_type)
+        if volume.get("grow") and not options.get("dont_expand_volumes"):
+            tools |= set(GROW_TOOLS.get(fs_type or "", ()))
+    return tools
+
+
+def entry_tools(entry: dict, fs_type: str | None) -> set[str]:
+    """The programs that restore one stored image file."""
+    tools = set()
+    if (stage := decompress_stage(entry.get("compression") or "none")) is not None:
+        tools.add(stage[0])
+    if entry["kind"] == "partclone":
+        tool = PARTCLONE_TOOL.get(entry.get("filesystem") or "", entry.get("filesystem"))
+        tools.add(f"partclone.{tool}")
+    elif entry["kind"] == "dd":
+        tools.add("partclone.dd")
+    elif entry["kind"] == "wim":
+        tools |= {"wimlib-imagex", MKFS_TOOLS.get(fs_type or "", f"mkfs.{fs_type}")}
+        tools |= set() if fs_type == "ntfs" else {"mount", "umount"}
     return tools
 
 
@@ -140,9 +160,44 @@ def _fs_type(part: dict) -> str | None:
 def _entry(manifest: dict, disk: int, number: int | None, lv: str | None) -> dict | None:
     for entry in manifest.get("files", []):
         if entry["kind"] in ("partclone", "dd", "wim") and entry["disk"] == disk and (
-                entry.get("partition") == number if lv is None else entry.get("lv") == lv):
+                entry.get("partition") == number and not entry.get("lv") if lv is None
+                else entry.get("lv") == lv):
             return entry
     return None
+
+
+def restored_volumes(plan: dict, manifest: dict) -> list[tuple[dict, dict, dict | None]]:
+    """The planned LVs the deploy writes: (volume group, LV, manifest entry or None)."""
+    return [(group, volume, _entry(manifest, plan["disk_index"], None, volume["source"]))
+            for group in plan.get("volume_groups") or []
+            for volume in group["logical_volumes"]]
+
+
+def volume_group_problems(disk: Disk, plan: dict, others: dict[str, set[str]],
+                          targets: set[str]) -> list[str]:
+    """What stops the planned volume groups: a name another disk's VG holds, or LVs that
+    do not fit their planned PV partition.
+
+    others is {vg name: whole disks holding its PVs} as LVM sees this machine now.
+    """
+    problems = []
+    index = plan.get("disk_index", 0)
+    sizes = {p["number"]: int(p["size_sectors"]) * disk.logical_sector_size
+             for p in plan.get("partitions") or []}
+    for group in plan.get("volume_groups") or []:
+        elsewhere = sorted(others.get(group["name"], set()) - targets)
+        if elsewhere:
+            problems.append(f"disk {index}: a volume group named {group['name']} already "
+                            f"exists on {', '.join(elsewhere)}, which this deploy does not "
+                            "write; two VGs of one name cannot be active together")
+        pv_bytes = sizes.get(group["pv_partition"], 0)
+        room = max(pv_bytes - LVM_DATA_OFFSET_BYTES, 0) // int(group["extent_bytes"])
+        wanted = sum(int(v["extents"]) for v in group["logical_volumes"])
+        if wanted > room:
+            problems.append(f"disk {index}: the logical volumes of {group['name']} take "
+                            f"{wanted} extents but its partition {group['pv_partition']} "
+                            f"holds {room}")
+    return problems
 
 
 def restored(plan: dict, manifest: dict) -> list[tuple[dict, dict | None]]:
@@ -178,16 +233,39 @@ def read_head(source: HeadSource, entry: dict, want: int) -> bytes:
     return head
 
 
+def restored_files(plan: dict, schema_disk: dict, manifest: dict,
+                   sector_size: int) -> list[tuple[str, int, int, dict]]:
+    """Each stored file the plan restores: (label, target bytes, source bytes, entry).
+
+    The source bytes are the partition's or LV's size on the source: what a raw copy needs.
+    """
+    items = []
+    index = plan["disk_index"]
+    sources = {p["number"]: p for p in schema_disk.get("partitions", [])}
+    source_lss = int(schema_disk.get("logical_sector_size", sector_size))
+    for part, entry in restored(plan, manifest):
+        if entry is not None:
+            src = sources.get(part["source_partition"]) or {}
+            items.append((f"disk {index} partition {part['number']} ({entry['path']})",
+                          int(part["size_sectors"]) * sector_size,
+                          int(src.get("size_sectors", 0)) * source_lss, entry))
+    lvs = {(g["name"], v["name"]): v for g in schema_disk.get("volume_groups") or []
+           for v in g.get("logical_volumes") or []}
+    for group, volume, entry in restored_volumes(plan, manifest):
+        if entry is not None:
+            src = lvs.get((group["name"], volume["name"])) or {}
+            items.append((f"disk {index} LV {group['name']}/{volume['name']} "
+                          f"({entry['path']})", int(volume["size_bytes"]),
+                          int(src.get("size_bytes", 0)), entry))
+    return items
+
+
 def image_problems(plan: dict, schema_disk: dict, manifest: dict, source: HeadSource | None,
                    file_size: SizeProbe | None, sector_size: int) -> list[str]:
     """What is wrong with the stored image files this plan restores."""
     problems = []
-    sources = {p["number"]: p for p in schema_disk.get("partitions", [])}
-    for part, entry in restored(plan, manifest):
-        if entry is None:
-            continue
-        label = f"disk {plan['disk_index']} partition {part['number']} ({entry['path']})"
-        target = int(part["size_sectors"]) * sector_size
+    for label, target, need, entry in restored_files(plan, schema_disk, manifest,
+                                                     sector_size):
         try:
             if file_size is not None:
                 held = file_size(entry)
@@ -196,13 +274,9 @@ def image_problems(plan: dict, schema_disk: dict, manifest: dict, source: HeadSo
                                     f"{entry['size_bytes']}: the image file is damaged or "
                                     "truncated")
                     continue
-            if entry["kind"] == "dd":
-                src = sources.get(part["source_partition"]) or {}
-                need = int(src.get("size_sectors", 0)) * int(
-                    schema_disk.get("logical_sector_size", sector_size))
-                if need > target:
-                    problems.append(f"{label}: a raw copy of {need} bytes does not fit the "
-                                    f"planned {target}-byte partition")
+            if entry["kind"] == "dd" and need > target:
+                problems.append(f"{label}: a raw copy of {need} bytes does not fit the "
+                                f"planned {target}-byte partition")
             if source is None or entry["kind"] not in ("partclone", "wim"):
                 continue
             want = PARTCLONE_HEADER_BYTES if entry["kind"] == "partclone" else 8
@@ -230,9 +304,12 @@ def check_deploy(opened: list[Disk], plans: list[dict], schema: dict, manifest: 
     disks = {d.get("index"): d for d in schema.get("disks", [])}
     problems: list[str] = []
     tools: set[str] = set()
+    others = lvm.groups_by_disk() if any(p.get("volume_groups") for p in plans) else {}
+    targets = {disk.path for disk in opened}
     for disk, plan in zip(opened, plans, strict=False):
         schema_disk = disks.get(plan.get("disk_index"), {})
         problems += table_problems(disk, plan, schema_disk, image_type)
+        problems += volume_group_problems(disk, plan, others, targets)
         tools |= tools_needed(plan, manifest, options)
     if missing := missing_tools(tools):
         problems.append(f"missing tools in this imaging environment: {', '.join(missing)}")

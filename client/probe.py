@@ -6,10 +6,13 @@ The parsers are pure functions over the text the tools print; `probe_disk` runs 
 from __future__ import annotations
 
 import json
+import logging
 import re
 
-from client import efiboot
+from client import efiboot, lvm
 from client.run import CommandError, run
+
+log = logging.getLogger("castor.client")
 
 SCHEMA_FORMAT = "castor-schema"
 SCHEMA_VERSION = 1
@@ -209,12 +212,36 @@ def probe_blkid(dev: str) -> dict[str, str]:
     return parse_blkid_export(run(["blkid", "-p", "-o", "export", dev], check=False))
 
 
+def probe_lvm(pv_device: str, number: int) -> dict | None:
+    """Activate the volume group on a PV partition and describe it with each LV's filesystem.
+
+    None when LVM cannot activate it here (no device-mapper, a VG over several PVs): the PV
+    is then captured raw, as one partition.
+    """
+    try:
+        group = lvm.probe_volume_group(pv_device, number)
+        for volume in group["logical_volumes"]:
+            dev = lvm.lv_device(group["name"], volume["name"])
+            blkid = probe_blkid(dev)
+            fs_type = blkid.get("TYPE")
+            info = filesystem_info(dev, fs_type) if fs_type else {}
+            volume["filesystem"] = filesystem_entry(blkid, info, volume["size_bytes"])
+    except (CommandError, lvm.LvmError) as exc:
+        log.warning("partition %d is an LVM physical volume the client cannot open (%s): "
+                    "capturing it raw", number, exc)
+        return None
+    log.info("partition %d: volume group %s with %d logical volume(s)", number, group["name"],
+             len(group["logical_volumes"]))
+    return group
+
+
 def probe_disk(disk, index: int) -> dict:
     """Read one opened Disk into a schema disk object, filesystems included."""
     table = parse_sfdisk_json(run(["sfdisk", "--json", disk.path]))
     sector = disk.logical_sector_size
     total_sectors = disk.size_bytes // sector
     partitions = table["partitions"]
+    volume_groups: list[dict] = []
     for part in partitions:
         if part["role"] == "extended":
             continue
@@ -224,6 +251,9 @@ def probe_disk(disk, index: int) -> dict:
         if blkid.get("TYPE") == "LVM2_member":
             vg = run(["pvs", "--noheadings", "-o", "vg_name", dev], check=False).strip()
             part["lvm_vg"] = vg or None
+            group = probe_lvm(dev, part["number"]) if vg else None
+            if group:
+                volume_groups.append(group)
             continue
         info = filesystem_info(dev, fs_type) if fs_type else {}
         part["filesystem"] = filesystem_entry(blkid, info, part["size_sectors"] * sector)
@@ -247,7 +277,7 @@ def probe_disk(disk, index: int) -> dict:
         "last_usable_sector": last,
         "table_area_sectors": min(starts) if starts else first,
         "partitions": partitions,
-        "volume_groups": [],
+        "volume_groups": volume_groups,
     }
 
 

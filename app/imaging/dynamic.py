@@ -172,6 +172,27 @@ def plan_volume_group(group: dict, original_pv_bytes: int, pv_sectors: int, ss: 
             "logical_volumes": volumes}
 
 
+def original_volume_group(group: dict, pv_bytes: int, selection_disk: dict | None,
+                          image_type: str, dont_expand: bool) -> dict:
+    """Plan the LVs of a volume group as they were on the source (method Original)."""
+    extent = group["extent_bytes"]
+    overhead = volume_group_overhead(group, pv_bytes)
+    volumes = []
+    for lv, _need in lv_needs(group, selection_disk, image_type):
+        fs = lv["filesystem"]
+        size = ceil_div(lv["size_bytes"], extent)
+        volumes.append({
+            "name": lv["name"], "uuid": lv["uuid"], "extents": size,
+            "size_bytes": size * extent, "filesystem": fs["type"] if fs else None,
+            "source": f"{group['name']}-{lv['name']}", "fixed": True,
+            "grow": needs_grow(fs, size * extent, image_type, dont_expand),
+        })
+    extents = (pv_bytes - overhead) // extent
+    return {"name": group["name"], "uuid": group["uuid"], "extent_bytes": extent,
+            "extents": extents, "size_bytes": extents * extent, "metadata_bytes": overhead,
+            "pv_partition": group["pv_partition"], "logical_volumes": volumes}
+
+
 def needs_grow(fs: dict | None, planned_bytes: int, image_type: str, dont_expand: bool) -> bool:
     """Tell whether a restored block-image filesystem must be expanded to its container."""
     if fs is None or dont_expand or image_type == "file" or fs["type"] not in GROWABLE:

@@ -10,6 +10,7 @@ from app.imaging import selection as sel
 from app.imaging.dynamic import (
     dynamic_items,
     needs_grow,
+    original_volume_group,
     place,
     plan_partition_sizes,
     plan_volume_group,
@@ -93,6 +94,7 @@ def plan_original(plan: dict, disk: dict, selection_disk: dict | None, options: 
     dont_expand = bool(options.get("dont_expand_volumes"))
     gpt = disk["table"] == "gpt"
     chosen = {p["number"] for p in active_partitions(disk, selection_disk)}
+    groups = {g["pv_partition"]: g for g in disk.get("volume_groups") or []}
     for part in disk["partitions"]:
         restore = part["number"] in chosen and part["role"] != "extended"
         plan["partitions"].append(partition_entry(
@@ -100,6 +102,10 @@ def plan_original(plan: dict, disk: dict, selection_disk: dict | None, options: 
             grow=restore and needs_grow(part["filesystem"], part["size_sectors"] * lss,
                                         image_type, dont_expand),
             restore=restore, randomize=plan["randomize_guids"], gpt=gpt))
+        if restore and part["number"] in groups:
+            plan["volume_groups"].append(original_volume_group(
+                groups[part["number"]], part["size_sectors"] * lss, selection_disk,
+                image_type, dont_expand))
     plan["restore_original_table"] = True
     plan["minimum_bytes"] = disk["size_bytes"]
     if gpt:

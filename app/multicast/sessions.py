@@ -94,6 +94,9 @@ def image_streams(image: Image) -> list[dict]:
     files = [f for f in manifest.get("files", []) if f.get("kind") in STREAM_KINDS]
     if not files:
         raise SessionError(f"image {image.name} holds no partition to send")
+    if any(f.get("lv") for f in files):
+        raise SessionError(f"image {image.name} holds logical volumes, which multicast does "
+                           "not send yet: deploy it by unicast")
     files.sort(key=lambda f: (f.get("disk", 0), f.get("partition") or 0, f.get("lv") or ""))
     streams = []
     for index, entry in enumerate(files):

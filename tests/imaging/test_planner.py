@@ -156,6 +156,20 @@ def test_lvm_volumes_are_planned_inside_the_pv() -> None:
     assert volumes["root"]["source"] == "vg0-root"
 
 
+def test_original_method_restores_each_lv_at_its_source_size() -> None:
+    schema = load_schema("schema_lvm.json")
+    source = schema["disks"][0]
+    [plan] = plan_deploy(schema, None, [dest(source["size_bytes"])], DYNAMIC)
+    assert plan["method"] == "original"
+    [group] = plan["volume_groups"]
+    assert group["pv_partition"] == 2 and group["name"] == "vg0"
+    [source_group] = source["volume_groups"]
+    assert [(lv["name"], lv["size_bytes"], lv["fixed"]) for lv in group["logical_volumes"]] == [
+        (lv["name"], lv["size_bytes"], True) for lv in source_group["logical_volumes"]]
+    assert [lv["source"] for lv in group["logical_volumes"]] == [
+        f"vg0-{lv['name']}" for lv in source_group["logical_volumes"]]
+
+
 def test_standard_efi_layout() -> None:
     schema = load_schema("schema_gpt_windows_efi.json")
     selection = {"disks": [{"index": 0, "partitions": [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from app.models import (
@@ -172,3 +175,14 @@ def test_a_session_no_client_joins_fails_after_its_wait(db, app):
     assert "no client joined within 2 s" in ended.error
     assert ended.streams[0]["state"] == "no_receivers"
     assert ended.streams[1]["state"] != "done"  # the other streams were never sent
+
+
+def test_create_refuses_images_holding_logical_volumes(db, app):
+    """LV files are not sent by multicast: the session is refused, naming unicast."""
+    image = db.session.get(Image, stored_image(app))
+    manifest_path = Path(app.config["STORAGE_PATH"]) / "images" / "lab" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][1]["lv"] = "castor-root"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(SessionError, match="logical volumes.*deploy it by unicast"):
+        create_session("lv", image)

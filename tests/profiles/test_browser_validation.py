@@ -24,7 +24,11 @@ def profile(live, schema):
 
 
 def _save(page, button: str):
-    page.click(f"text={button}")
+    """Submit the tab and wait until its answer is swapped in: a check that ran before that
+    would read the previous answer (and a field filled then would be replaced)."""
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.click(f"text={button}")
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
 
 
 def test_model_match_and_kernel_arguments_refused_in_words(live, page, profile):
