@@ -50,6 +50,8 @@ def apply_selection(schema: dict, selection: dict | None) -> dict:
             for volume in group["logical_volumes"]:
                 mine = sel_lv(picked, group["name"], volume["name"])
                 volume["upload"] = mine.get("upload", True) and disk["upload"]
+                if mine.get("fixed"):
+                    volume["fixed"] = True
     return schema
 
 
@@ -127,7 +129,8 @@ def _shrink_all(stack: ExitStack, disk: Disk, info: dict, options: dict, block: 
     for group in uploaded_groups(info):
         for volume in group["logical_volumes"]:
             fs = volume.get("filesystem")
-            if not fs or not volume.get("upload", True) or fs["type"] not in SHRINKABLE:
+            if (not fs or not volume.get("upload", True) or volume.get("fixed")
+                    or fs["type"] not in SHRINKABLE):
                 continue
             new_size = shrink(lvm.lv_device(group["name"], volume["name"]), fs, (0, 512))
             if new_size is None:

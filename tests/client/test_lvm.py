@@ -255,14 +255,15 @@ def test_custom_upload_schema_leaves_out_a_logical_volume() -> None:
     from client.upload import apply_selection
 
     selection = {"disks": [{"index": 0, "volume_groups": [
-        {"name": "castor", "logical_volumes": [{"name": "data", "upload": False}]}]}]}
+        {"name": "castor", "logical_volumes": [{"name": "data", "upload": False},
+                                               {"name": "root", "fixed": True}]}]}]}
     schema = apply_selection(lvm_schema(), selection)
-    volumes = {v["name"]: v["upload"] for v in schema["disks"][0]["volume_groups"][0][
-        "logical_volumes"]}
-    assert volumes == {"root": True, "data": False}
+    volumes = {v["name"]: (v["upload"], v.get("fixed", False))
+               for v in schema["disks"][0]["volume_groups"][0]["logical_volumes"]}
+    assert volumes == {"root": (True, True), "data": (False, False)}
 
 
-def shrink_calls(monkeypatch, options: dict) -> tuple[list, dict]:
+def shrink_calls(monkeypatch, options: dict, fixed: str = "") -> tuple[list, dict]:
     """Run the upload's shrink step on a probed LVM disk with the tools replaced by
     recorders; return the calls and the disk's schema afterwards."""
     from contextlib import ExitStack, contextmanager
@@ -294,6 +295,7 @@ def shrink_calls(monkeypatch, options: dict) -> tuple[list, dict]:
     info["partitions"] = [{"number": 2, "filesystem": None, "lvm_vg": "castor"}]
     for volume in info["volume_groups"][0]["logical_volumes"]:
         volume["filesystem"] = {"type": "ext4", "volume_bytes": volume["size_bytes"]}
+        volume["fixed"] = volume["name"] == fixed
     with ExitStack() as stack:
         upload._shrink_all(stack, None, info, options, True)
     return calls, info
@@ -315,3 +317,9 @@ def test_upload_shrinks_each_lv_then_reduces_it_and_grows_back_in_reverse(monkey
 def test_dont_shrink_lvm_and_dont_shrink_volumes_leave_the_lvs_whole(monkeypatch) -> None:
     assert shrink_calls(monkeypatch, {"dont_shrink_lvm": True})[0] == []
     assert shrink_calls(monkeypatch, {"dont_shrink_volumes": True})[0] == []
+
+
+
+def test_a_fixed_lv_of_the_custom_upload_schema_is_never_shrunk(monkeypatch) -> None:
+    calls, _info = shrink_calls(monkeypatch, {}, fixed="root")
+    assert calls == [("shrink", "/dev/mapper/castor-data"), ("grow", "/dev/mapper/castor-data")]

@@ -25,13 +25,15 @@ def network_args(tap: str, mac: str) -> list[str]:
 
 def netboot(lab, disks: list[Path], mac: str, console: Path, firmware: str = "bios",
             timeout: float = 600, kernel: tuple[Path, Path, str] | None = None,
-            vars_file: Path | None = None, extra_args: tuple[str, ...] = ()):
+            vars_file: Path | None = None, extra_args: tuple[str, ...] = (),
+            tap: str | None = None):
     """Boot a VM from the network (or straight into a kernel) until it powers off.
 
     `vars_file` keeps a UEFI machine's NVRAM across runs; `extra_args` add qemu options
-    (a DMI product name, for instance).
+    (a DMI product name, for instance); `tap` is a lab tap made beforehand (VMs booted
+    from several threads at once), else a new one.
     """
-    extra = network_args(lab.tap(), mac) + list(extra_args)
+    extra = network_args(tap or lab.tap(), mac) + list(extra_args)
     if kernel:
         extra += ["-kernel", str(kernel[0]), "-initrd", str(kernel[1]), "-append", kernel[2]]
     run = boot_vm(disks, firmware, console=console, marker="CASTOR-NEVER-PRINTED",
