@@ -6,13 +6,8 @@ from pathlib import Path
 
 from tests.boot.checks import filesystem_bytes, fsck_problems, partition
 from tests.vm.layouts import Layout
-from tests.vm.qemu import VmRun, boot_vm
+from tests.vm.qemu import BOOT_FAILURES, VmRun, boot_vm
 
-# Console lines that mean the boot is lost: stop waiting at once.
-BOOT_FAILURES = ("Boot error", "Kernel panic", "No DEFAULT or UI configuration",
-                 "No bootable device", "grub rescue>", "You are in emergency mode",
-                 "Give root password", "error: no such device", "ALERT!  UUID=",
-                 "Failed to start castor-boot-report")
 ALIGN_SLACK = 8 << 20
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,3 +21,16 @@ def build_lock(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_image(image: Path, lock: str, build: Callable[[Path], None]) -> Path:
+    """A cached image file, built (into a .partial file, renamed when done) when missing."""
+    if image.exists():
+        return image
+    with build_lock(lock):
+        if not image.exists():
+            image.parent.mkdir(parents=True, exist_ok=True)
+            partial = image.with_suffix(".partial.img")
+            build(partial)
+            partial.rename(image)
+    return image

@@ -28,7 +28,11 @@ def write_config(layout: Layout, root: Path, kernel: str, initrd: str, cmdline: 
             f"SERIAL 0 115200\nDEFAULT debian\nPROMPT 0\nTIMEOUT 0\nLABEL debian\n"
             f"  LINUX {kernel}\n  INITRD {initrd}\n  APPEND {cmdline}\n")
         return
-    folder = root / "boot/grub"
+    write_grub_config(root / "boot/grub", kernel, initrd, cmdline)
+
+
+def write_grub_config(folder: Path, kernel: str, initrd: str, cmdline: str) -> None:
+    """Write a grub.cfg into folder with one serial-console entry booting the kernel."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "grub.cfg").write_text(
         "serial --unit=0 --speed=115200\nterminal_output serial console\n"
@@ -36,20 +40,23 @@ def write_config(layout: Layout, root: Path, kernel: str, initrd: str, cmdline: 
         f"  linux {kernel} {cmdline}\n  initrd {initrd}\n}}\n")
 
 
-def _early_config(tmp: Path, root_uuid: str) -> Path:
-    """A config built into the GRUB image: find the root by UUID and load its grub.cfg."""
+def _early_config(tmp: Path, uuid: str, grub_dir: str) -> Path:
+    """A config built into the GRUB image: find a filesystem by UUID and load its grub.cfg."""
     early = tmp / "early.cfg"
-    early.write_text(f"search --no-floppy --fs-uuid --set=root {root_uuid}\n"
-                     "set prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n")
+    early.write_text(f"search --no-floppy --fs-uuid --set=root {uuid}\n"
+                     f"set prefix=($root){grub_dir}\nconfigfile $prefix/grub.cfg\n")
     return early
 
 
-def install_grub_bios(image: Path, root_uuid: str, fs: str) -> None:
-    """Write boot.img into the MBR and a self-contained core.img into the gap behind it."""
+def install_grub_bios(image: Path, uuid: str, fs: str, grub_dir: str = "/boot/grub") -> None:
+    """Write boot.img into the MBR and a self-contained core.img into the gap behind it.
+
+    core.img finds the filesystem with that UUID and reads grub.cfg from grub_dir on it.
+    """
     with tempfile.TemporaryDirectory(prefix="castor-grub-") as tmp:
         core_path = Path(tmp) / "core.img"
-        sh("grub-mkimage", "-O", "i386-pc", "-o", str(core_path), "-p", "/boot/grub",
-           "-c", str(_early_config(Path(tmp), root_uuid)), "biosdisk", "part_msdos",
+        sh("grub-mkimage", "-O", "i386-pc", "-o", str(core_path), "-p", grub_dir,
+           "-c", str(_early_config(Path(tmp), uuid, grub_dir)), "biosdisk", "part_msdos",
            "part_gpt", GRUB_FS_MODULES[fs], "search", "search_fs_uuid", "normal", "linux",
            "configfile", "echo", "test", "serial", "terminal")
         core = bytearray(core_path.read_bytes())
@@ -81,7 +88,7 @@ def install_grub_efi(esp_dev: str, root_uuid: str, fs: str) -> None:
         sh("grub-mkstandalone", "-O", "x86_64-efi", "-o", str(loader),
            f"--install-modules={' '.join(modules)}", f"--modules={' '.join(modules)}",
            "--locales=", "--fonts=", "--themes=",
-           f"boot/grub/grub.cfg={_early_config(Path(tmp), root_uuid)}")
+           f"boot/grub/grub.cfg={_early_config(Path(tmp), root_uuid, '/boot/grub')}")
         sh("mmd", "-i", esp_dev, "::/EFI", "::/EFI/BOOT")
         sh("mcopy", "-i", esp_dev, str(loader), "::/EFI/BOOT/BOOTX64.EFI")
 

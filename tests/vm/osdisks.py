@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.client.disks import loop, mounted, partitions, sh
 from tests.vm import loaders
-from tests.vm.cache import CACHE, build_lock
+from tests.vm.cache import CACHE, cached_image
 from tests.vm.layouts import Layout, numbers
 from tests.vm.root import (
     ROOT_VERSION,
@@ -27,17 +27,8 @@ TYPE_CODES = {"mbr": {"root": "83", "data": "83", "swap": "82", "esp": "ef", "ex
 def source_disk(layout: Layout) -> Path:
     """The cached source disk of a layout, built first when it is missing."""
     folder = CACHE / f"osdisks-v{BUILDER_VERSION}-root{ROOT_VERSION}"
-    image = folder / f"{cache_name(layout)}.img"
-    if image.exists():
-        return image
-    tarball = root_tarball()
-    with build_lock(f"osdisks-{layout.name}"):
-        if not image.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f"{cache_name(layout)}.partial.img"
-            build_disk(layout, partial, tarball)
-            partial.rename(image)
-    return image
+    return cached_image(folder / f"{cache_name(layout)}.img", f"osdisks-{layout.name}",
+                        lambda partial: build_disk(layout, partial, root_tarball()))
 
 
 def cache_name(layout: Layout) -> str:

@@ -18,6 +18,11 @@ from tests.vm.cache import CACHE
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# Console lines that mean a Debian boot is lost: stop waiting at once.
+BOOT_FAILURES = ("Boot error", "Kernel panic", "No DEFAULT or UI configuration",
+                 "No bootable device", "grub rescue>", "You are in emergency mode",
+                 "Give root password", "error: no such device", "ALERT!  UUID=",
+                 "Dropping to a shell", "Failed to start castor-boot-report")
 _accel: str | None = None
 
 
