@@ -5,7 +5,7 @@ DEBIAN_RUN := python3 python3-venv python3-pip redis-server
 DEBIAN_TOOLS := partclone udpcast wimtools ntfs-3g e2fsprogs xfsprogs dosfstools btrfs-progs \
 	fdisk gdisk parted zstd lz4 pigz mtools util-linux iproute2 kmod libhivex-bin
 DEBIAN_TEST := chromium postgresql-client qemu-system-x86 ovmf debootstrap extlinux \
-	syslinux-common grub-pc-bin grub-efi-amd64-bin dnsmasq-base ipxe curl
+	syslinux-common grub-pc-bin grub-efi-amd64-bin dnsmasq-base ipxe curl lvm2
 
 .PHONY: run test test-boot deps test-deps lint clean boot-files
 
@@ -19,7 +19,7 @@ test: test-deps $(VENV)/.test-installed
 
 # The full boot matrix in VMs (make test runs a slice of it; see README).
 test-boot: test-deps $(VENV)/.test-installed
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot tests/netboot $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot tests/netboot tests/vm $(PYTEST_ARGS)
 
 # Install the Debian packages Castor needs when any is missing (root on Debian).
 deps:

@@ -152,7 +152,7 @@ def restore_volume_group(dev: str, group: dict, index: int, manifest: dict,
     lvm.create_volume_group(dev, group)
     sources = {v["name"]: v for v in source_group.get("logical_volumes") or []}
     for volume in group["logical_volumes"]:
-        lv_dev = lvm.lv_device(group["name"], volume["name"])
+        lv_dev = lvm.node(group["name"], volume["name"])
         source_fs = (sources.get(volume["name"]) or {}).get("filesystem") or {}
         name = f"{group['name']}/{volume['name']}"
         if volume.get("filesystem") == "swap":

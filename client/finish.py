@@ -92,7 +92,7 @@ def grow_filesystems(disk: Disk, plan: dict, options: dict,
             room = volume["size_bytes"] - int(fs.get("volume_bytes") or 0)
             if fs.get("volume_bytes") and room < int(fs.get("block_size") or 4096) + 512:
                 continue
-            expand(lvm.lv_device(group["name"], volume["name"]), volume["filesystem"])
+            expand(lvm.node(group["name"], volume["name"]), volume["filesystem"])
             grown.append(volume["source"])
     return grown
 
@@ -158,7 +158,7 @@ def customize(disk: Disk, plan: dict, options: dict, api, env: dict) -> None:
     # Each restored filesystem: (its name for file copies, device, filesystem type).
     targets = [(str(p["number"]), _device(disk, p), _fs(p)) for p in _partitions(plan)
                if p.get("source_partition") and p["number"] not in groups]
-    targets += [(v["source"], lvm.lv_device(g["name"], v["name"]), v.get("filesystem"))
+    targets += [(v["source"], lvm.node(g["name"], v["name"]), v.get("filesystem"))
                 for g, v in _volumes(plan)]
     for where, dev, fs_type in targets:
         wants_copy = [c for c in copies if str(c.get("destination_partition")) == where]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,10 +123,39 @@ def load_device_mapper() -> None:
         run(["modprobe", "dm_mod"], check=False)
 
 
+def settle(vg_name: str, lv_names: list[str] | None = None, timeout: float = 20) -> None:
+    """Wait for udev to finish with the VG's devices and for each LV's kernel node to exist."""
+    run(["udevadm", "settle"], check=False)
+    for name in lv_names or []:
+        node(vg_name, name, timeout)
+
+
+def node(vg_name: str, lv_name: str, timeout: float = 20) -> str:
+    """Return the kernel's device node of an active LV (/dev/dm-N).
+
+    The names under /dev/mapper are rewritten by udev each time an LV changes (a resize, an
+    activation) and are missing meanwhile; devtmpfs keeps /dev/dm-N for as long as the
+    device-mapper device lives, and a resize keeps its minor number.
+    """
+    rows = report_rows(_report("lvs", "lv_name,lv_kernel_minor", f"{vg_name}/{lv_name}"),
+                       "lv")
+    minor = rows[0].get("lv_kernel_minor", "").strip() if rows else ""
+    if not minor.lstrip("-").isdigit() or int(minor) < 0:
+        raise LvmError(f"logical volume {vg_name}/{lv_name} is not active")
+    path = f"/dev/dm-{int(minor)}"
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise LvmError(f"{path} ({vg_name}/{lv_name}) did not appear")
+        time.sleep(0.2)
+    return path
+
+
 def activate(vg_name: str) -> None:
     """Activate every LV of a volume group (`vgchange -ay`)."""
     load_device_mapper()
     lvm("vgchange", "-ay", vg_name)
+    settle(vg_name)
 
 
 def deactivate(vg_name: str) -> None:
@@ -158,12 +188,14 @@ def reduce_argv(vg_name: str, lv_name: str, extents: int) -> list[str]:
 def reduced(vg_name: str, lv_name: str, extents: int, back_to: int) -> Iterator[None]:
     """Shrink an LV to extents for the capture and always extend it back afterwards."""
     lvm("lvreduce", *reduce_argv(vg_name, lv_name, extents))
+    settle(vg_name, [lv_name])
     log.info("logical volume %s/%s reduced to %d extents for the capture", vg_name, lv_name,
              extents)
     try:
         yield
     finally:
         lvm("lvextend", "-y", "-l", str(back_to), f"{vg_name}/{lv_name}")
+        settle(vg_name, [lv_name])
         log.info("logical volume %s/%s extended back to %d extents", vg_name, lv_name, back_to)
 
 
@@ -188,6 +220,7 @@ def create_volume_group(pv_device: str, group: dict) -> None:
     run(["wipefs", "-a", "-q", pv_device])  # an earlier PV label there would be reused
     for command in create_commands(pv_device, group):
         lvm(command[0], *command[1:])
+    settle(group["name"], [v["name"] for v in group["logical_volumes"]])
     log.info("volume group %s created on %s with %d logical volume(s)", group["name"],
              pv_device, len(group["logical_volumes"]))
 

@@ -220,8 +220,9 @@ def probe_lvm(pv_device: str, number: int) -> dict | None:
     """
     try:
         group = lvm.probe_volume_group(pv_device, number)
+        lvm.settle(group["name"], [v["name"] for v in group["logical_volumes"]])
         for volume in group["logical_volumes"]:
-            dev = lvm.lv_device(group["name"], volume["name"])
+            dev = lvm.node(group["name"], volume["name"])
             blkid = probe_blkid(dev)
             fs_type = blkid.get("TYPE")
             info = filesystem_info(dev, fs_type) if fs_type else {}

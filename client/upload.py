@@ -132,7 +132,7 @@ def _shrink_all(stack: ExitStack, disk: Disk, info: dict, options: dict, block: 
             if (not fs or not volume.get("upload", True) or volume.get("fixed")
                     or fs["type"] not in SHRINKABLE):
                 continue
-            new_size = shrink(lvm.lv_device(group["name"], volume["name"]), fs, (0, 512))
+            new_size = shrink(lvm.node(group["name"], volume["name"]), fs, (0, 512))
             if new_size is None:
                 continue
             extents = -(-new_size // group["extent_bytes"])
@@ -229,7 +229,7 @@ def capture_volume_group(api: Api, upload_id: str, disk_index: int, group: dict,
         key = lvm.lv_key(group["name"], volume["name"])
         source_bytes = int(fs.get("used_bytes") or volume["size_bytes"])
         spec = block_spec(disk_index, group["pv_partition"], fs.get("type"),
-                          lvm.lv_device(group["name"], volume["name"]), algorithm, level,
+                          lvm.node(group["name"], volume["name"]), algorithm, level,
                           source_bytes, lv=key, shrunk=bool(fs.get("shrunk")))
         progress.start("upload", f"hd{disk_index} {group['name']}/{volume['name']}",
                        source_bytes, disk=disk_index, partition=group["pv_partition"])

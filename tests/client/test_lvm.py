@@ -291,6 +291,7 @@ def shrink_calls(monkeypatch, options: dict, fixed: str = "") -> tuple[list, dic
     monkeypatch.setattr(resize, "shrunk_for_capture", shrunk)
     monkeypatch.setattr(resize, "filesystem_info", lambda dev, fs: {"block_size": 4096})
     monkeypatch.setattr(upload.lvm, "reduced", reduced)
+    monkeypatch.setattr(upload.lvm, "node", lambda vg, lv: f"/dev/mapper/{vg}-{lv}")
     info = lvm_schema()["disks"][0]
     info["partitions"] = [{"number": 2, "filesystem": None, "lvm_vg": "castor"}]
     for volume in info["volume_groups"][0]["logical_volumes"]:
