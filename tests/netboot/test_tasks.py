@@ -7,6 +7,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from app.extensions import db as _db
 from app.models import Computer, Image, Task, default_profile_for
 from tests.client.disks import make_disk, read_sums
@@ -75,6 +77,7 @@ def create_task(api, kind: str, computer_id: int, image_id: int) -> int:
     return answer.get_json()["task"]["id"]
 
 
+@pytest.mark.boot_full
 def test_upload_then_deploy_web_tasks_bios(app, api, lab, tmp_path):
     source = tmp_path / "source.img"
     sums = make_disk(source, 96, "gpt", [(64, "ext4")], seed=12, big_bytes=4 * MIB)
@@ -109,6 +112,7 @@ def test_upload_then_deploy_web_tasks_bios(app, api, lab, tmp_path):
     print(f"netboot timings: {TIMINGS}")
 
 
+@pytest.mark.boot_full
 def test_two_candidate_disks_refused_before_anything_is_written(app, api, lab, tmp_path):
     with app.app_context():
         image_id = _db.session.scalar(_db.select(Image.id).filter_by(name="netboot"))
@@ -129,6 +133,7 @@ def test_two_candidate_disks_refused_before_anything_is_written(app, api, lab, t
         assert disk.read_bytes()[:1 << 20] == bytes(1 << 20)
 
 
+@pytest.mark.boot_full
 def test_deploy_web_task_uefi(app, api, lab, tmp_path):
     with app.app_context():
         image_id = _db.session.scalar(_db.select(Image.id).filter_by(name="netboot"))
