@@ -49,7 +49,7 @@ def test_lv_windows_refuse_an_lv_in_two_segments():
 
 
 def test_lvm_disk_reports_its_volumes_as_the_guest_does():
-    assert LVM_DISK.lvs_report == ("castor/data:1073741824,castor/root:3221225472,"
+    assert LVM_DISK.lvs_report == ("castor/data:1073741824,castor/root:6442450944,"
                                    "castor/swap:268435456")
     assert LVM_DISK.root_device == "/dev/mapper/castor-root"
 
