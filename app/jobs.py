@@ -9,12 +9,33 @@ from redis import Redis
 from rq import Queue
 
 from app.extensions import db
+from app.models.base import utcnow
 from app.models.jobs import Job
+
+# Redis unreachable must cost a request seconds, not the minutes of a TCP connect timeout.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+NOT_QUEUED = "could not queue the job"
+
+
+class NotQueued(Exception):
+    """RQ did not take a job; `job` is its row, already marked failed with the reason."""
+
+    def __init__(self, job: Job, cause: Exception) -> None:
+        super().__init__(f"{NOT_QUEUED}: {cause}")
+        self.job = job
+
+
+def never_queued(row: Job) -> bool:
+    """Tell whether a job row is one RQ never took (as opposed to one that ran and failed)."""
+    return row.status == "failed" and row.error.startswith(NOT_QUEUED)
 
 
 def redis_connection() -> Redis:
     """Return a Redis connection for the configured REDIS_URL."""
-    return Redis.from_url(current_app.config["REDIS_URL"])
+    return Redis.from_url(current_app.config["REDIS_URL"],
+                          socket_connect_timeout=CONNECT_TIMEOUT_SECONDS)
 
 
 def queue() -> Queue:
@@ -23,13 +44,24 @@ def queue() -> Queue:
 
 
 def enqueue(func_path: str, kind: str, object_type: str = "", object_id: int | None = None,
-            *args, timeout: int = 3600, **kwargs) -> Job:
-    """Create a Job row, commit it, then enqueue `func_path(job_id, *args, **kwargs)`."""
+            *args, timeout: int = 3600, message: str = "", **kwargs) -> Job:
+    """Create a Job row, commit it, then enqueue `func_path(job_id, *args, **kwargs)`.
+
+    When RQ does not take the job (Redis down), the row is marked failed with the reason,
+    so no row says "queued" for a job no worker will ever see, and NotQueued is raised.
+    """
     job_id = uuid.uuid4().hex
-    row = Job(id=job_id, kind=kind, object_type=object_type, object_id=object_id)
+    row = Job(id=job_id, kind=kind, object_type=object_type, object_id=object_id,
+              message=message)
     db.session.add(row)
     db.session.commit()
-    queue().enqueue(func_path, job_id, *args, job_id=job_id, job_timeout=timeout, **kwargs)
+    try:
+        queue().enqueue(func_path, job_id, *args, job_id=job_id, job_timeout=timeout, **kwargs)
+    except Exception as exc:
+        failure = NotQueued(row, exc)
+        row.status, row.error, row.finished_at = "failed", str(failure), utcnow()
+        db.session.commit()
+        raise failure from exc
     return row
 
 
