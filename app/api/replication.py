@@ -152,7 +152,7 @@ def rename(name: str):
     body = _json_body()
     new_name = body.get("new_name", "") if isinstance(body, dict) else ""
     for either in (name, new_name):
-        peers.check_peer_may_change(either, g.replication_sender.display_name)
+        peers.check_peer_may_change(either, g.replication_sender.display_name, renaming=True)
     existed = swap.rename(_storage(), name, new_name)
     registry.rename_replicated_image(name, new_name, g.replication_sender.display_name)
     return jsonify({"image": new_name, "renamed": existed})

@@ -1,8 +1,9 @@
 """What a signed peer may do here: replay protection that survives restarts, and rights.
 
 A peer's signature proves who sent a request, not that it may touch every image: it may
-change or delete only images it replicated to this server itself, never a protected one
-nor one uploaded or created here. Nonces are kept in the database until their timestamp
+change or delete only images it replicated to this server itself, never one uploaded or
+created here. A protected image is not deleted nor overwritten, by a peer no more than here;
+like here, it may be renamed. Nonces are kept in the database until their timestamp
 can no longer be fresh, so a captured request stays refused after a restart of Redis or
 of Castor.
 """
@@ -43,10 +44,11 @@ def remember_nonce(sender: str, nonce: str, now: datetime | None = None) -> bool
     return True
 
 
-def check_peer_may_change(name: str, sender: str) -> None:
+def check_peer_may_change(name: str, sender: str, renaming: bool = False) -> None:
     """Refuse (403) a peer's change of an image it did not replicate here, or a protected one.
 
-    An image that does not exist yet is the peer's to create.
+    An image that does not exist yet is the peer's to create. A rename leaves the files as
+    they are, so it is allowed for a protected image, as the image pages allow it.
     """
     image = db.session.scalar(db.select(Image).filter_by(name=name))
     if image is None:
@@ -54,5 +56,5 @@ def check_peer_may_change(name: str, sender: str) -> None:
     if image.origin != sender:
         where = f"replicated from {image.origin}" if image.origin else "local to this server"
         raise PeerRefused(f"image {name} is {where}: {sender} may not change it")
-    if image.protected:
+    if image.protected and not renaming:
         raise PeerRefused(f"image {name} is protected here: {sender} may not change it")

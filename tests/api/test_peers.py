@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from redis import Redis
@@ -60,6 +61,23 @@ def test_a_peer_changes_only_what_it_replicated_here(seeded):
     answer, _ = _signed(client, "DELETE", "/api/v1/replication/images/from-peer")
     assert answer.status_code == 200, answer.get_json()
     assert not _exists(app, "from-peer")
+
+
+def test_a_peer_renames_a_protected_copy_but_never_deletes_it(seeded):
+    app, client = seeded.app, seeded.app.test_client()
+    _image(app, "kept-copy", origin="peer", protected=True)
+    path = "/api/v1/replication/images/kept-copy/rename"
+    body = b'{"new_name": "kept-renamed"}'
+    headers = signing.sign_request(SECRET, "peer", "POST", path, hashlib.sha256(body).hexdigest())
+    answer = client.post(path, data=body, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert not _exists(app, "kept-copy") and _exists(app, "kept-renamed")
+    answer, _ = _signed(client, "DELETE", "/api/v1/replication/images/kept-renamed")
+    assert answer.status_code == 403 and "protected" in answer.get_json()["error"]
+    assert _exists(app, "kept-renamed")
+    # A local image stays the peer's to leave alone.
+    answer, _ = _signed(client, "POST", "/api/v1/replication/images/uploaded/rename")
+    assert answer.status_code == 403
 
 
 def test_replay_is_refused_after_a_redis_restart(seeded):
