@@ -10,7 +10,7 @@ from app import storage
 from app.extensions import db
 from app.integrity import mark
 from app.jobs import redis_connection
-from app.models import ComServer, Image, Job
+from app.models import ComServer, Image, Job, ReplicationStatus
 from app.replication import queue_later, record_try, status_for
 from app.replication.identity import local_server_name
 from app.replication.lock import RedisLock, replication_lock_key
@@ -152,8 +152,29 @@ def delete_remote(job: Job, image_name: str, server_id: int) -> None:
 @tracked
 def rename_remote(job: Job, old: str, new: str, server_id: int) -> None:
     """Rename an image on one peer because it was renamed here."""
-    answer = _peer_call(server_id, f"renaming {old}", lambda peer: peer.rename(old, new))
+    try:
+        answer = _peer_call(server_id, f"renaming {old} to {new}",
+                            lambda peer: peer.rename(old, new))
+    except JobFailure as exc:
+        _copy_not_renamed(new, server_id, str(exc))
+        raise
     job.message = f"{old} -> {new}: {'renamed' if answer.get('renamed') else 'was not there'}"
+
+
+def _copy_not_renamed(name: str, server_id: int, error: str) -> None:
+    """Mark the image's copy on the peer failed: it is still under its old name there.
+
+    The image's Replication tab and the dashboard then show it, and the next replication
+    sends the image under its new name.
+    """
+    image = db.session.scalar(db.select(Image).filter_by(name=name))
+    if image is None:
+        return  # renamed again or deleted since: that change has its own job
+    row = db.session.scalar(
+        db.select(ReplicationStatus).filter_by(image_id=image.id, server_id=server_id))
+    if row is not None:
+        record_try(row, "failed", error)
+        db.session.commit()
 
 
 @tracked

@@ -110,7 +110,7 @@ def get_image(image_id: int):
 @bp.patch("/images/<int:image_id>")
 @token_required
 def update_image(image_id: int):
-    """Change some fields of an image; environment and type can't change."""
+    """Change some fields of an image; environment and type can't change; renames propagate."""
     image = _image_or_error(image_id)
     fields = _image_fields(json_object())
     service.update_image(current_app.config["STORAGE_PATH"], image, fields)
@@ -120,7 +120,7 @@ def update_image(image_id: int):
 @bp.delete("/images/<int:image_id>")
 @token_required
 def delete_image(image_id: int):
-    """Delete an image and its files; protected images answer 409."""
+    """Delete an image and its files (and on the peers); protected images answer 409."""
     service.delete_image(current_app.config["STORAGE_PATH"], _image_or_error(image_id))
     return "", 204
 

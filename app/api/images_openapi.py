@@ -120,10 +120,14 @@ OPENAPI_PATHS = {
         "get": {"summary": "Get an image",
                 "responses": {"200": _json(_ref("Image"), "The image"), **_errors(401, 404)}},
         "patch": {"summary": "Update an image (rename moves its folder)",
+                  "description": "A rename of an image made here is then queued on the "
+                                 "servers holding a copy (docs/replication.md).",
                   "requestBody": _body("ImageUpdate"),
                   "responses": {"200": _json(_ref("Image"), "Updated"),
                                 **_errors(400, 401, 404, 409, 422)}},
         "delete": {"summary": "Delete an image and its files (refused when protected)",
+                   "description": "The deletion of an image made here is then queued on the "
+                                  "servers holding a copy (docs/replication.md).",
                    "responses": {"204": {"description": "Deleted"}, **_errors(401, 404, 409)}},
     },
     "/images/{image_id}/schema": {

@@ -15,6 +15,7 @@ from app.models import ComServer, Image, MulticastSession, ReplicationStatus, Ta
 from app.models.base import utcnow
 from app.models.computers import ACTIVE_STATES
 from app.models.multicast import LIVE_STATES
+from app.replication.propagation import recent_failures
 
 bp = Blueprint("dashboard", __name__)
 
@@ -80,4 +81,5 @@ def index():
     if htmx.is_partial():
         return render_template("dashboard/_live.html", **live)
     return render_template("dashboard/index.html", storage=storage_rows(),
-                           replication=replication_counts(), chart=activity_chart(), **live)
+                           replication=replication_counts(), chart=activity_chart(),
+                           propagation_failures=recent_failures(), **live)

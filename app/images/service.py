@@ -2,6 +2,8 @@
 
 Each workflow checks everything first, then writes the database and the image folder
 together, and undoes the folder change when the commit fails: nothing is half-written.
+Once a delete or rename is committed it is queued on the peers holding a copy
+(app.replication.propagation); that step never fails the local change.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from app import storage
 from app.errors import Refused
 from app.extensions import db
 from app.images import rules
-from app.models import Category, Image, default_profile_for, record_history
+from app.models import Category, Image, ReplicationStatus, default_profile_for, record_history
 from app.models.images import ENVIRONMENTS, IMAGE_TYPES
+from app.replication import propagation
+from app.replication.propagation import Propagation
 from app.roles import require_role
 
 
@@ -112,11 +116,12 @@ def create_image(storage_path: str | Path, *, name: str, environment: str, image
     return image
 
 
-def update_image(storage_path: str | Path, image: Image, changes: dict) -> Image:
+def update_image(storage_path: str | Path, image: Image, changes: dict) -> Propagation:
     """Apply changes (name, description, flags, categories, ...) and record them in history.
 
     `environment` and `type` may be present only with their current values: they are fixed
-    at creation because the captured files depend on them.
+    at creation because the captured files depend on them. Returns where a rename was sent
+    on (nothing for other changes).
     """
     if "environment" in changes and changes["environment"] != image.environment:
         raise ImageError("The environment can't be changed after the image is created.",
@@ -162,14 +167,21 @@ def update_image(storage_path: str | Path, image: Image, changes: dict) -> Image
         db.session.rollback()
         _undo_rename(storage_path, moved, old_name, new_name)
         raise
-    return image
+    if not renaming:
+        return Propagation("rename")
+    return propagation.send_rename(image, old_name)
 
 
-def delete_image(storage_path: str | Path, image: Image) -> None:
-    """Delete an unprotected image, its profiles and its folder; protected ones are refused."""
+def delete_image(storage_path: str | Path, image: Image) -> Propagation:
+    """Delete an unprotected image, its profiles and its folder; protected ones are refused.
+
+    Returns where the deletion was sent on.
+    """
     if image.protected:
         raise ImageError(f"{image.name} is protected: unprotect it before deleting it.",
                          "protected", 409)
+    # Who holds a copy is known from the status rows, which go with the image.
+    name, origin, servers = image.name, image.origin, propagation.servers_to_tell(image)
     folder = storage.image_dir(storage_path, image.name)
     # Move the folder aside first so a failed commit can put it back untouched.
     aside = folder.with_name(f".{image.name}.deleting")
@@ -177,6 +189,8 @@ def delete_image(storage_path: str | Path, image: Image) -> None:
         os.replace(folder, aside)
     try:
         record_history("image", image.id, "delete", image.to_dict())
+        # SQLite enforces no ON DELETE CASCADE here: drop the status rows explicitly.
+        db.session.execute(db.delete(ReplicationStatus).filter_by(image_id=image.id))
         db.session.delete(image)
         db.session.commit()
     except BaseException:
@@ -186,22 +200,24 @@ def delete_image(storage_path: str | Path, image: Image) -> None:
         raise
     if aside.exists():
         shutil.rmtree(aside, ignore_errors=True)
+    return propagation.send_delete(name, origin, servers)
 
 
-def bulk_delete(storage_path: str | Path, image_ids: list[int]) -> tuple[list[str], list[str]]:
-    """Delete the given images; return (names deleted, protected names skipped)."""
+def bulk_delete(storage_path: str | Path,
+                image_ids: list[int]) -> tuple[list[str], list[str], Propagation]:
+    """Delete the given images; return (names deleted, protected names skipped, where sent)."""
     images = db.session.scalars(
         db.select(Image).where(Image.id.in_(set(image_ids))).order_by(Image.name)
     ).all()
-    deleted, skipped = [], []
+    deleted, skipped, sent = [], [], Propagation("delete")
     for image in images:
         if image.protected:
             skipped.append(image.name)
             continue
         name = image.name
-        delete_image(storage_path, image)
+        sent += delete_image(storage_path, image)
         deleted.append(name)
-    return deleted, skipped
+    return deleted, skipped, sent
 
 
 def _remove_empty(folder: Path) -> None:

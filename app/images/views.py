@@ -30,6 +30,7 @@ from app.images.search import (
     search_images,
 )
 from app.models import Category, Image
+from app.replication.propagation import Propagation
 
 
 def _search_params(categories: list[Category]) -> SearchParams:
@@ -103,11 +104,13 @@ def general(image_id: int):
     form = GeneralForm(image)
     if form.validate_on_submit():
         try:
-            service.update_image(current_app.config["STORAGE_PATH"], image, form.changes())
+            sent = service.update_image(current_app.config["STORAGE_PATH"], image,
+                                        form.changes())
         except service.ImageError as exc:
             _field_error(form, exc)
         else:
             flash(f"Image {image.name} updated.", "success")
+            _flash_propagation(sent)
             return redirect(url_for("images.general", image_id=image.id), 303)
     status = 400 if form.errors else 200
     return render_template("images/general.html", image=image, form=form,
@@ -132,11 +135,12 @@ def delete(image_id: int):
         return page
     name = image.name
     try:
-        service.delete_image(current_app.config["STORAGE_PATH"], image)
+        sent = service.delete_image(current_app.config["STORAGE_PATH"], image)
     except service.ImageError as exc:
         flash(exc.message, "error")
         return redirect(url_for("images.general", image_id=image_id), 303)
     flash(f"Image {name} deleted.", "success")
+    _flash_propagation(sent)
     return redirect(url_for("images.search"), 303)
 
 
@@ -168,12 +172,19 @@ def bulk_delete():
         back=back, items=doomed)
     if page is not None:
         return page
-    deleted, skipped = service.bulk_delete(current_app.config["STORAGE_PATH"], ids)
+    deleted, skipped, sent = service.bulk_delete(current_app.config["STORAGE_PATH"], ids)
     if deleted:
         flash(f"Deleted {len(deleted)} image(s): {', '.join(deleted)}.", "success")
+        _flash_propagation(sent)
     if skipped:
         flash(f"Skipped protected image(s): {', '.join(skipped)}.", "error")
     return redirect(back, 303)
+
+
+def _flash_propagation(sent: Propagation) -> None:
+    """Say on which other servers a delete or rename was queued, or why it was not."""
+    for message, category in sent.notices():
+        flash(message, category)
 
 
 def _field_error(form: FlaskForm, exc: service.ImageError) -> None:

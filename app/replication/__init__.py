@@ -1,7 +1,8 @@
 """Image replication between com servers: what to send where, and when.
 
-Other features call `queue_replication(image)` after an upload, `propagate_delete(name)`
-and `propagate_rename(old, new)`; each enqueues one job per target server.
+Other features call `queue_replication(image)` after an upload; deleting and renaming an
+image call `propagate_delete(name)` / `propagate_rename(old, new)` through
+`app.replication.propagation`. Each enqueues one job per target server.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from datetime import timedelta
 
 from app.extensions import db
-from app.jobs import enqueue, queue
+from app.jobs import NotQueued, enqueue, queue
 from app.models import ComServer, Image, Job, ReplicationStatus
 from app.models.base import utcnow
 from app.replication.identity import after_upload, peer_servers, targets_for
@@ -77,24 +78,45 @@ def queue_later(image_id: int, server_id: int, seconds: int) -> Job:
     return row
 
 
-def propagate_delete(image_name: str) -> list[Job]:
-    """Enqueue the deletion of an image on every peer server; never raises for no peers."""
-    try:
-        return [enqueue(DELETE_JOB, "replication_delete", "com_server", server.id,
-                        image_name, server.id) for server in peer_servers()]
-    except Exception:  # the local delete must not fail because Redis is down
-        log.exception("could not queue the deletion of %s on peers", image_name)
-        return []
+def propagate_delete(image_name: str, servers: list[ComServer] | None = None) -> list[Job]:
+    """Enqueue the deletion of an image on each server (default: every peer); never raises.
+
+    Returns one job row per server; a row RQ did not take is already marked failed.
+    """
+    return _on_each(servers, f"the deletion of {image_name}", lambda server: enqueue(
+        DELETE_JOB, "replication_delete", "com_server", server.id, image_name, server.id,
+        message=f"delete {image_name} on {server.display_name}"))
 
 
-def propagate_rename(old: str, new: str) -> list[Job]:
-    """Enqueue the rename of an image on every peer server; never raises for no peers."""
+def propagate_rename(old: str, new: str, servers: list[ComServer] | None = None) -> list[Job]:
+    """Enqueue the rename of an image on each server (default: every peer); never raises.
+
+    Returns one job row per server; a row RQ did not take is already marked failed.
+    """
+    return _on_each(servers, f"the rename of {old}", lambda server: enqueue(
+        RENAME_JOB, "replication_rename", "com_server", server.id, old, new, server.id,
+        message=f"rename {old} to {new} on {server.display_name}"))
+
+
+def _on_each(servers: list[ComServer] | None, what: str, send) -> list[Job]:
+    """Queue one job per server, going on past failures; the local change is already made."""
     try:
-        return [enqueue(RENAME_JOB, "replication_rename", "com_server", server.id,
-                        old, new, server.id) for server in peer_servers()]
-    except Exception:  # the local rename must not fail because Redis is down
-        log.exception("could not queue the rename of %s on peers", old)
+        servers = peer_servers() if servers is None else servers
+    except Exception:
+        log.exception("could not list the servers to queue %s on", what)
         return []
+    rows = []
+    for server in servers:
+        name = server.display_name
+        try:
+            rows.append(send(server))
+        except NotQueued as exc:  # Redis is down: the row says so where failures are shown
+            log.error("could not queue %s on %s: %s", what, name, exc)
+            rows.append(exc.job)
+        except Exception:
+            db.session.rollback()
+            log.exception("could not queue %s on %s", what, name)
+    return rows
 
 
 def record_try(row: ReplicationStatus, state: str, error: str = "") -> None:

@@ -135,8 +135,9 @@ def test_delete_removes_rows_and_folder_but_refuses_protected(any_db, storage):
 def test_bulk_delete_skips_protected(any_db, storage):
     ids = [service.create_image(storage, name=n, environment="linux", image_type="block",
                                 protected=(n == "p")).id for n in ("a", "b", "p")]
-    deleted, skipped = service.bulk_delete(storage, ids + [999999])
+    deleted, skipped, sent = service.bulk_delete(storage, ids + [999999])
     assert (deleted, skipped) == (["a", "b"], ["p"])
+    assert sent.notices() == []  # no peers: nothing to send on
     assert [i.name for i in db.session.scalars(db.select(Image))] == ["p"]
 
 

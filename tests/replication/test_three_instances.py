@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+
+import pytest
 
 from app import storage
 from app.extensions import db
 from app.models import Image, Job, ReplicationStatus
 from app.replication import queue_one, queue_replication
+from tests.conftest import create_user, sign_in
 from tests.replication.conftest import make_image, run_worker
 
 MIB = 1 << 20
@@ -242,3 +246,92 @@ def test_bandwidth_limit_holds_on_the_wire(trio):
     # 1.5 MiB less the bucket's quarter-second burst cannot go faster than ~2.9 s.
     assert elapsed >= 2.8
     assert status.rate_bps <= 550_000  # the burst lets the average sit a little above
+
+
+@pytest.fixture(scope="module")
+def web(trio):
+    """A browser-like client of A: signed in as an admin, CSRF tokens checked."""
+    a = trio[0]
+    client = a.app.test_client()
+    sign_in(a.app, client, create_user(a.app))
+    a.app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        yield client
+    finally:
+        a.app.config["WTF_CSRF_ENABLED"] = False
+
+
+def _csrf(client, image_id: int) -> str:
+    """Read the CSRF token from the image's General page, as a browser would."""
+    page = client.get(f"/images/{image_id}").text
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def _protect(instance, name: str) -> None:
+    with instance.app.app_context():
+        db.session.scalar(db.select(Image).filter_by(name=name)).protected = True
+        db.session.commit()
+
+
+def _row(instance, name: str) -> Image | None:
+    with instance.app.app_context():
+        return db.session.scalar(db.select(Image).filter_by(name=name))
+
+
+def test_deleting_in_the_web_ui_deletes_on_the_peers_except_a_protected_copy(trio, web):
+    a, b, c, _ids = trio
+    image_id = make_image(a, "web-delete", [2000])
+    _replicate(a, image_id)
+    _protect(c, "web-delete")  # c's admin keeps its copy
+    token = _csrf(web, image_id)
+    answer = web.post(f"/images/{image_id}/delete", data={"csrf_token": token,
+                                                          "confirmed": "1"})
+    assert answer.status_code == 303
+    page = web.get(answer.headers["Location"]).text
+    assert "Image web-delete deleted." in page
+    assert "The deletion is queued on 2 other servers: castor-b, castor-c." in page
+    assert not a.image_folder("web-delete").exists() and _row(a, "web-delete") is None
+
+    run_worker(a)
+    assert not b.image_folder("web-delete").exists() and _row(b, "web-delete") is None
+    assert storage.verify_folder(c.image_folder("web-delete")) == []
+    assert _row(c, "web-delete") is not None
+    with a.app.app_context():
+        jobs = {job.message: job for job in db.session.scalars(
+            db.select(Job).filter_by(kind="replication_delete"))}
+    assert jobs["web-delete: deleted"].status == "finished"
+    refused = jobs["delete web-delete on castor-c"]
+    assert refused.status == "failed" and "is protected here" in refused.error
+    dashboard = web.get("/").text
+    assert "delete web-delete on castor-c" in dashboard and "is protected here" in dashboard
+
+
+def test_renaming_in_the_web_ui_renames_on_the_peers(trio, web):
+    a, b, c, ids = trio
+    image_id = make_image(a, "web-old", [3000, 1000])
+    _replicate(a, image_id)
+    _protect(b, "web-old")  # protected means kept, not frozen: a rename still follows
+    token = _csrf(web, image_id)
+    answer = web.post(f"/images/{image_id}", data={
+        "csrf_token": token, "name": "web-new", "description": "", "enabled": "y",
+        "on_demand": "y"})
+    assert answer.status_code == 303
+    page = web.get(answer.headers["Location"]).text
+    assert "Image web-new updated." in page
+    assert "The rename is queued on 2 other servers: castor-b, castor-c." in page
+    assert storage.verify_folder(a.image_folder("web-new")) == []
+
+    run_worker(a)
+    for target in (b, c):
+        assert not target.image_folder("web-old").exists()
+        assert storage.verify_folder(target.image_folder("web-new")) == []
+        assert storage.read_manifest(target.image_folder("web-new")) == \
+            storage.read_manifest(a.image_folder("web-new"))
+        assert _row(target, "web-old") is None
+        assert _row(target, "web-new").origin == "castor-a"
+    assert _row(b, "web-new").protected
+    for key in ("b", "c"):
+        assert _status(a, image_id, ids[key]).state == "replicated"
+    # The copies carry on under the new name: nothing needs sending again.
+    job_ids = _replicate(a, image_id)
+    assert all("0 bytes sent" in _job(a, job_id).message for job_id in job_ids)
