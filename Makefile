@@ -19,7 +19,7 @@ test: test-deps $(VENV)/.test-installed
 
 # The full boot matrix in VMs (make test runs a slice of it; see README).
 test-boot: test-deps $(VENV)/.test-installed
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot tests/netboot tests/vm $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m boot_full tests/boot tests/netboot tests/vm tests/multicast $(PYTEST_ARGS)
 
 # Install the Debian packages Castor needs when any is missing (root on Debian).
 deps:

@@ -11,9 +11,9 @@ from tests.boot.booting import boot_disk, check_booted
 from tests.boot.matrix import Cell, all_cells, cell_params
 from tests.vm.layouts import LAYOUTS
 
-# The source boots after its upload: in `make test` for the layout an upload can break.
-SOURCE_PARAMS = [pytest.param(name, id=name, marks=[] if name == "bios-syslinux-high"
-                              else [pytest.mark.boot_full]) for name in LAYOUTS]
+# The source boots after its upload (make test-boot; make test boots an uploaded source in
+# tests/netboot/test_lvm_os.py).
+SOURCE_PARAMS = [pytest.param(name, id=name, marks=[pytest.mark.boot_full]) for name in LAYOUTS]
 
 
 @pytest.mark.parametrize("layout_name", SOURCE_PARAMS)

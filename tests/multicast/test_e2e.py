@@ -304,6 +304,7 @@ def test_receiver_starved_of_cpu_is_dropped_and_completes_over_http(lab):
     assert "stopped arriving" in splits["c3"]["fell_back"][0]["text"]
 
 
+@pytest.mark.boot_full  # about 2 minutes: in make test-boot
 def test_restarted_client_rejoins_and_ends_verified(lab):
     """A machine killed mid-stream and started again joins again and completes by HTTP."""
     session = create(lab, name="class-r", profile="slow", expected_clients=2,
