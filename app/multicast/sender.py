@@ -158,6 +158,8 @@ def send_stream(session_id: int, stream: dict) -> str | None:
     min_receivers = waiting_for
     max_wait = session.max_wait_seconds if index == 0 else int(setting("MULTICAST_STREAM_WAIT"))
     argv = sender_argv(session, stream, min_receivers, max_wait)
+    # stdin is the start key. Should the supervisor die, the pipe's end reads as one: the
+    # sender starts for those connected (they verify every chunk) until cleanup_orphans.
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     output = SenderOutput(proc)
