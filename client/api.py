@@ -218,19 +218,27 @@ class Api:
         return answer
 
     def download(self, path: str, *, offset: int = 0, size: int | None = None,
-                 chunk: int = 1 << 20) -> Iterator[bytes]:
-        """Yield a file's bytes; a broken connection resumes with a Range request."""
+                 stop: int | None = None, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """Yield a file's bytes; a broken connection resumes with a Range request.
+
+        With `stop`, only the bytes before offset `stop` are asked for (a bounded Range), so
+        the server sends no more than that however little of it the caller reads.
+        """
         position = offset
         failures = 0
+        if stop is not None:
+            size = stop
         while size is None or position < size:
             conn = self._connection()
             try:
-                headers = self._headers({"Range": f"bytes={position}-"} if position else None)
+                wanted = f"bytes={position}-{stop - 1 if stop is not None else ''}"
+                ranged = bool(position) or stop is not None
+                headers = self._headers({"Range": wanted} if ranged else None)
                 conn.request("GET", self.url(path), headers=headers)
                 resp = conn.getresponse()
                 if resp.status >= 400:
                     raise self._error(resp.status, resp.read())
-                if position and resp.status != 206:
+                if ranged and resp.status != 206:
                     raise ClientError(f"server ignored the Range request for {path}")
                 if size is None:
                     length = resp.getheader("Content-Length")
@@ -326,12 +334,16 @@ class Api:
             log.warning("checkout failed: %s", exc)
 
 
+def damaged_chunk(path: str, index: int, chunk_bytes: int) -> ChunkMismatch:
+    """Return the error of a downloaded chunk whose SHA-256 is not the manifest's."""
+    return ChunkMismatch(f"{path}: chunk {index} (from byte {index * chunk_bytes}) is damaged "
+                         "on the server (SHA-256 mismatch); nothing of it was written")
+
+
 def _check_chunk(path: str, index: int, chunk_bytes: int, chunks: list[str], data: bytes,
                  ready: queue.Queue, stop: threading.Event) -> None:
     """Queue a chunk for writing if its digest matches; raise ChunkMismatch otherwise."""
     if hashlib.sha256(data).hexdigest() != chunks[index]:
-        raise ChunkMismatch(f"{path}: chunk {index} (from byte {index * chunk_bytes}) is "
-                            "damaged on the server (SHA-256 mismatch); nothing of it was "
-                            "written")
+        raise damaged_chunk(path, index, chunk_bytes)
     if not stop.is_set():
         ready.put(data)

@@ -235,10 +235,13 @@ def deploy_plans(api: Api | None, answer: dict, opened: list[Disk], source: Stre
     if len(plans) > len(opened):
         raise ClientError(f"the plan needs {len(plans)} disks, {len(opened)} given")
     # Every refusal happens before the first write (issue 11): sizes, sectors, tools, images.
+    # File sizes and headers come over HTTP for unicast and multicast alike (a multicast
+    # stream is never read before its turn): a byte and a bounded head per file
+    # (client.preflight says how much each source reads).
     if file_size is None and api is not None:
         file_size = http_file_size(api, answer["image"]["name"])
-    check_deploy(opened, plans, answer["schema"], answer["manifest"], profile_options, source,
-                 file_size)
+    check_deploy(opened, plans, answer["schema"], answer["manifest"], profile_options,
+                 source.head, file_size)
     for disk, plan in zip(opened, plans, strict=False):
         env = {"CASTOR_DISK": disk.path, "CASTOR_IMAGE": answer["image"]["name"],
                "CASTOR_COMPUTER_NAME": profile_options.get("computer_name", "")}

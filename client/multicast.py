@@ -4,6 +4,12 @@ The deploy is the unicast one (`client.deploy.deploy_plans`: scripts, table, res
 growing, computer name, file copies, NVRAM); only the byte source differs
 (`client.multicast_source.MulticastSource`: udp-receiver, completed over HTTP when a stream
 falls short). A machine fails only for what HTTP cannot fix.
+
+Nothing is written before the deploy is known to fit: the server's planner refuses disks it
+cannot plan for when the machine joins (too small, another sector size), and the client's
+preflight (`client.preflight.check_deploy`, in the deploy loop) checks the real disks, the
+tools, the file sizes and headers over HTTP before the first write. A refused machine says
+why to the session (`.../failed`) and leaves it; the sender stops waiting for it.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import threading
 import uuid
 from contextlib import ExitStack
 
-from client.api import Api
+from client.api import Api, ApiError
 from client.deploy import deploy_plans, disk_facts
 from client.devices import open_disk
 from client.main import command
 from client.multicast_source import MulticastSource
+from client.preflight import DeployRefused
 from client.progress import Progress
 from client.run import ClientError, run
 
@@ -57,8 +64,16 @@ def deploy_multicast(api: Api, session: str, disks: list[str], *, interface: str
     interface = interface or route_interface(api.host)
     with ExitStack() as stack:
         opened = [stack.enter_context(open_disk(path)) for path in disks]
-        info = api.post(JOIN, {"session": session, "client_id": client_id or uuid.uuid4().hex,
-                               "computer": computer, "disks": disk_facts(opened)})
+        try:
+            info = api.post(JOIN, {"session": session,
+                                   "client_id": client_id or uuid.uuid4().hex,
+                                   "computer": computer, "disks": disk_facts(opened)})
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            # The server refused this machine (a disk it cannot plan for, or not in the
+            # session's group) and put the reason on the session: nothing to report back.
+            raise DeployRefused(f"deploy refused, nothing was written: {exc}") from exc
         member_id, current, box = info["client_id"], {"stream": 0}, []
         progress = Progress(_reporter(box, current), report_every=1.0)
         source = MulticastSource(api, info, interface, member_id, progress.cancelled,
@@ -76,6 +91,7 @@ def deploy_multicast(api: Api, session: str, disks: list[str], *, interface: str
                 raise ClientError("the multicast session was cancelled")
         except BaseException as exc:
             stop.set()
+            log.error("multicast deploy failed: %s", exc)
             try:
                 api.post(f"{CLIENTS}/{member_id}/failed",
                          {"error": str(exc) or type(exc).__name__})

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from client.api import Api, ChunkMismatch
 from client.pipeline import Pipeline, PipelineError
 from client.run import ClientError
-from client.sources import ChunkChecker, HttpSource
+from client.sources import ChunkChecker, HttpSource, http_head
 
 log = logging.getLogger("castor.client")
 CLIENTS = "/api/v1/multicast/clients"
@@ -118,6 +118,18 @@ class MulticastSource(HttpSource):
             time.sleep(self.poll)
 
     # -- the byte source -------------------------------------------------------------------
+    def head(self, entry: dict) -> Iterator[bytes]:
+        """Yield the start of an image file for the preflight: a bounded head over HTTP.
+
+        Not the stream (the session sends it later, and reading it would take it from the
+        restore), and not the verified first chunk a unicast deploy checks: every machine of
+        the session would download up to 16 MiB per file over HTTP before the session, what
+        multicast is there to avoid. The header is checked here; damage past it is found by
+        the chunk digests as the stream arrives.
+        """
+        return http_head(self.api, f"/images/{self.image}/files/{entry['path']}",
+                         int(entry.get("size_bytes") or 0))
+
     def _stream_of(self, entry: dict) -> dict | None:
         for stream in self.streams:
             if (stream["disk"], stream.get("partition"), stream.get("lv")) == (

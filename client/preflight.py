@@ -4,6 +4,16 @@ Every refusal of a deploy happens here, on what the client can see for itself: t
 destination disks, the server's plans, the manifest and the head of each stored partition
 image. Nothing is written by these checks (they read the disk sizes and download the first
 bytes of each image file), so a refused deploy leaves the destination byte-identical.
+
+Unicast and multicast run the same checks. What needs the image files' bytes is asked over
+HTTP by bounded Range requests, never read from a multicast stream (the session has not sent
+it yet, and reading it would take the stream from this machine): one byte at each file's
+manifest size (`http_file_size`), and the head of each partclone or WIM file from the byte
+source's `head`. A unicast deploy reads the file's first chunk (at most 16 MiB) and checks its
+SHA-256, since it downloads the whole file right after; a multicast receiver reads only the
+first 256 KiB, up to 8 MiB when an lz4 block holds the header deeper, so that the machines of
+a session do not each download chunks over HTTP before it. No preflight downloads a whole
+image; damage past what was read is found by the chunk and file SHA-256 as the file restores.
 """
 
 from __future__ import annotations
@@ -25,21 +35,22 @@ from client.imagehead import (
     parse_partclone_header,
 )
 from client.run import ClientError
+from client.sources import HEAD_LIMIT_BYTES
 
 log = logging.getLogger("castor.client")
 
 GPT_ENTRIES_BYTES = 128 * 128  # the standard table: 128 entries of 128 bytes
 MBR_SECTOR_LIMIT = 1 << 32
 LVM_DATA_OFFSET_BYTES = 1 << 20  # pvcreate puts the first extent 1 MiB into the PV
-HEAD_LIMIT_BYTES = 8 << 20  # lz4 blocks reach 4 MiB: a header is inside the first one
 GROW_TOOLS = {"ext2": ("e2fsck", "resize2fs"), "ext3": ("e2fsck", "resize2fs"),
               "ext4": ("e2fsck", "resize2fs"), "ntfs": ("ntfsresize", "ntfsfix"),
               "xfs": ("xfs_growfs",), "btrfs": ("btrfs",)}
 MKFS_TOOLS = {"ext2": "mkfs.ext2", "ext3": "mkfs.ext3", "ext4": "mkfs.ext4",
               "ntfs": "mkfs.ntfs", "xfs": "mkfs.xfs", "btrfs": "mkfs.btrfs"}
 
-# Given a manifest entry, return the stream of its stored bytes (unicast: an HTTP download).
-HeadSource = Callable[[dict], Iterable[bytes] | list[list[str]]]
+# Given a manifest entry, return its stored bytes from the start (`HttpSource.head`); the
+# reader stops once it holds the header.
+HeadSource = Callable[[dict], Iterable[bytes]]
 # Given a manifest entry, return how many bytes the server really holds for it.
 SizeProbe = Callable[[dict], int]
 
@@ -215,8 +226,6 @@ def restored(plan: dict, manifest: dict) -> list[tuple[dict, dict | None]]:
 def read_head(source: HeadSource, entry: dict, want: int) -> bytes:
     """Download the first bytes of a stored image file and decompress up to want bytes."""
     stream = source(entry)
-    if isinstance(stream, list):
-        return b""  # a command stream (multicast) cannot be peeked: restore checks it
     taken = bytearray()
     head = b""
     iterator = iter(stream)

@@ -2,7 +2,9 @@
 
 The deploy loop (`client.deploy.deploy_plans`) is the same for both; it asks its source for
 the bytes of each manifest entry. `HttpSource` downloads them; `client.multicast` has a
-source that receives partitions from udp-receiver and completes them over HTTP.
+source that receives partitions from udp-receiver and completes them over HTTP. Every source
+also gives the head of a file (`head`) for the preflight, over HTTP for both: a multicast
+stream cannot be read before its session sends it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
-from client.api import Api, ChunkMismatch
+from client.api import Api, ChunkMismatch, damaged_chunk
+
+# What the preflight may read of each stored partition image: a partclone header sits in the
+# first compressed block (zstd, gzip: a few KiB), an lz4 block can reach 4 MiB.
+HEAD_RANGES = ((0, 256 << 10), (256 << 10, 8 << 20))
+HEAD_LIMIT_BYTES = HEAD_RANGES[-1][1]
 
 
 class ChunkChecker:
@@ -50,6 +57,21 @@ class ChunkChecker:
             yield chunk
 
 
+def http_head(api: Api, path: str, size: int) -> Iterator[bytes]:
+    """Yield the first bytes of a stored file over HTTP, by bounded Range requests.
+
+    The first HEAD_RANGES[0] bytes, and the rest of the second range only if the caller
+    reads on (an lz4 block can hold the header deep inside): the server never sends more
+    than 8 MiB, however the reader stops. Nothing is chunk-verified: a partclone header has
+    its own CRC, and these bytes are only looked at, never written.
+    """
+    for start, stop in HEAD_RANGES:
+        stop = min(stop, size)
+        if start >= stop:
+            return
+        yield from api.download(path, offset=start, stop=stop)
+
+
 def checked(stream: Iterable[bytes], checker: ChunkChecker) -> Iterator[bytes]:
     """Yield a stream's bytes chunk by chunk, each only after it verified."""
     if not checker.enabled:
@@ -83,9 +105,25 @@ class HttpSource:
         stream = self.api.download(path, offset=offset, size=entry.get("size_bytes"))
         yield from checked(stream, ChunkChecker(entry, offset))
 
-    def __call__(self, entry: dict) -> Iterator[bytes]:
-        """Return an image file's bytes over HTTP (small reads: tables, image headers)."""
-        return self.http(entry)
+    def head(self, entry: dict) -> Iterator[bytes]:
+        """Yield the start of an image file for the preflight: its first chunk, verified.
+
+        A unicast deploy downloads every byte of the file over HTTP anyway, so checking the
+        first chunk (at most 16 MiB, one bounded Range request) costs one chunk more and
+        finds damage there before the table is written. Files without chunk digests give a
+        bounded head (`http_head`).
+        """
+        path = f"/images/{self.image}/files/{entry['path']}"
+        size, chunk = int(entry.get("size_bytes") or 0), int(entry.get("chunk_bytes") or 0)
+        if not entry.get("chunks") or chunk <= 0:
+            yield from http_head(self.api, path, size)
+            return
+        data = b"".join(self.api.download(path, stop=min(chunk, size)))
+        if hashlib.sha256(data).hexdigest() != entry["chunks"][0]:
+            raise damaged_chunk(path, 0, chunk)
+        # In slices, so the reader decompresses no more than the header needs.
+        for start in range(0, len(data), HEAD_RANGES[0][1]):
+            yield data[start:start + HEAD_RANGES[0][1]]
 
     def file_bytes(self, entry: dict) -> bytes:
         """Return a small image file (table dump, head sectors) completely."""
@@ -107,6 +145,10 @@ class FunctionSource(HttpSource):
 
     def __init__(self, fetch: Callable[[dict], Iterable[bytes]]) -> None:
         self.fetch = fetch
+
+    def head(self, entry: dict) -> Iterator[bytes]:
+        """Yield the file's bytes from its start (the reader stops after the header)."""
+        return self.http(entry)
 
     def http(self, entry: dict, offset: int = 0) -> Iterator[bytes]:
         """Yield the file's bytes from `offset` on."""

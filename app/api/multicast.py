@@ -28,6 +28,7 @@ from app.multicast.plans import PlanError, plan_for, profile_options, stored_sch
 from app.multicast.sessions import (
     LateJoinError,
     SessionError,
+    fail_member,
     join_session,
     receive_timeout,
     setting,
@@ -156,12 +157,22 @@ def join():
     try:
         member = join_session(session, str(body.get("client_id", ""))[:128],
                               request.remote_addr or "", str(body.get("computer", "")))
-        plans = plan_for(session.image, session.profile, disks, body.get("efi"))
     except LateJoinError as exc:
         db.session.rollback()
         return api_error(409, str(exc), state=session.state)
-    except (SessionError, PlanError) as exc:
+    except SessionError as exc:
         db.session.rollback()
+        return api_error(422, str(exc))
+    try:
+        plans = plan_for(session.image, session.profile, disks, body.get("efi"))
+    except PlanError as exc:
+        # One of the expected machines cannot take this image (too small a disk, another
+        # sector size): it is recorded as failed, so the sender does not wait for it and
+        # the session's page and log say why.
+        fail_member(member, f"refused at join, nothing was written: {exc}")
+        db.session.commit()
+        current_app.logger.warning("multicast session %s: %s refused: %s", session.name,
+                                   member.label, exc)
         return api_error(422, str(exc))
     db.session.commit()
     receiver_args: list[str] = []
@@ -238,17 +249,19 @@ def report(member_id: int, outcome: str):
     if error:
         return error
     body = check_fields(json_object(optional=True), REPORT_FIELDS)
-    member.state = outcome
-    member.error = str(body.get("error", ""))[:4000] if outcome == "failed" else ""
-    member.finished_at = utcnow()
     if outcome == "failed":
-        member.session.append_log(f"{member.label}: failed: {member.error}")
-    elif "multicast_bytes" in body or "http_bytes" in body:
+        fail_member(member, str(body.get("error", "")))
+        db.session.commit()
+        current_app.logger.warning("multicast session %s: %s failed: %s",
+                                   member.session.name, member.label, member.error)
+        return jsonify(member.to_dict())
+    member.state, member.error, member.finished_at = "done", "", utcnow()
+    if "multicast_bytes" in body or "http_bytes" in body:
         member.session.append_log(
             f"{member.label}: done, {body.get('multicast_bytes', 0)} bytes by multicast, "
             f"{body.get('http_bytes', 0)} by HTTP")
     db.session.commit()
-    current_app.logger.info("multicast client %s %s", member.id, outcome)
+    current_app.logger.info("multicast client %s done", member.id)
     return jsonify(member.to_dict())
 
 

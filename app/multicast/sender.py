@@ -1,4 +1,12 @@
-"""The sending loop of a session: one udp-sender per partition stream, one after another."""
+"""The sending loop of a session: one udp-sender per partition stream, one after another.
+
+A stream's udp-sender starts by itself once `--min-receivers` are connected, or `--max-wait`
+seconds after the first. Clients that fail meanwhile (refused at join, refused by their
+preflight) will never connect, so the supervisor holds udp-sender's keyboard (its stdin) and
+starts the transfer itself as soon as every client still to come is connected. Restarting
+the sender with a lower count is no way out: receivers already connected to it wait forever
+for the old one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,31 @@ from app.multicast.sessions import finish_session, setting, stream_file
 from app.multicast.supervisor import Stopped, kill_group, pidfile, write_pidfile
 
 BYTES_RE = re.compile(r"bytes=\s*([\d ]+?)\s+re-xmits=\s*(\d+)")
+CONNECT_RE = re.compile(r"New connection from \S+\s+\(#(\d+)\)")
+DISCONNECT_RE = re.compile(r"Disconnecting #(\d+)\b")
+# Client states of machines that will connect to no further stream.
+GONE_STATES = ("failed", "done")
+
+
+def receivers_to_wait_for(first_stream: bool, expected: int, states: list[str]) -> int:
+    """Return how many receivers a stream can still get, from its clients' states.
+
+    The first stream is for every expected machine, joined yet or not, that has not failed;
+    a later one for the clients that joined and still deploy. Failed and finished clients
+    never connect again.
+    """
+    gone = sum(1 for state in states if state in GONE_STATES)
+    return max(0, (expected if first_stream else len(states)) - gone)
+
+
+def start_decision(waiting_for: int, connected: int, min_receivers: int) -> str | None:
+    """Tell what to do with a sender still waiting: "skip" it (nobody is left to receive it),
+    "start" it now (every receiver still to come is connected), or None (let it wait)."""
+    if waiting_for <= 0:
+        return "skip"
+    if min_receivers > connected >= waiting_for:
+        return "start"  # udp-sender itself would wait for receivers that never come
+    return None
 
 
 def extra_sender_args(session: MulticastSession) -> list[str]:
@@ -24,7 +57,8 @@ def extra_sender_args(session: MulticastSession) -> list[str]:
         return []
     from app.profiles.multicast_args import validate_udpcast_args
 
-    return validate_udpcast_args(text, "sender")
+    # --nokbd would take away the supervisor's start signal (see the module docstring).
+    return [arg for arg in validate_udpcast_args(text, "sender") if arg != "--nokbd"]
 
 
 def sender_argv(session: MulticastSession, stream: dict, min_receivers: int,
@@ -34,7 +68,8 @@ def sender_argv(session: MulticastSession, stream: dict, min_receivers: int,
             "--file", str(stream_file(session, stream)),
             "--portbase", str(stream["portbase"]), "--interface", session.interface,
             "--min-receivers", str(min_receivers), "--max-wait", str(max_wait),
-            "--retries-until-drop", str(session.retries_until_drop), "--nokbd",
+            "--retries-until-drop", str(session.retries_until_drop),
+            # No --nokbd: a key on stdin starts the transfer (the supervisor's early start).
             # Without it udp-sender checks its start condition only every 2 s, per stream.
             "--rexmit-hello-interval", "200"]
     if stream["index"] > 0:
@@ -51,6 +86,7 @@ class SenderOutput:
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.started = threading.Event()
+        self.receivers: set[int] = set()  # udp-sender's numbers of the connected receivers
         self.sent_bytes = 0
         self.retransmits = 0
         self.lines: list[str] = []
@@ -71,6 +107,10 @@ class SenderOutput:
             return
         if line.startswith("Starting transfer"):
             self.started.set()
+        if match := CONNECT_RE.search(line):
+            self.receivers.add(int(match.group(1)))
+        elif match := DISCONNECT_RE.search(line):
+            self.receivers.discard(int(match.group(1)))
         match = BYTES_RE.search(line)
         if match:
             self.sent_bytes = int(match.group(1).replace(" ", ""))
@@ -103,17 +143,24 @@ def _mark_sending(session_id: int) -> None:
     db.session.commit()
 
 
+def _waiting_for(session: MulticastSession, index: int) -> int:
+    return receivers_to_wait_for(index == 0, session.expected_clients,
+                                 [c.state for c in session.clients])
+
+
 def send_stream(session_id: int, stream: dict) -> str | None:
     """Run the udp-sender of one stream to its end; return what went wrong, or None."""
     session = _reload(session_id)
     index = stream["index"]
-    if index == 0:
-        min_receivers, max_wait = session.expected_clients, session.max_wait_seconds
-    else:
-        alive = [c for c in session.clients if c.state != "failed"]
-        min_receivers, max_wait = max(1, len(alive)), int(setting("MULTICAST_STREAM_WAIT"))
+    waiting_for = _waiting_for(session, index)
+    if waiting_for == 0:
+        return _stream_skipped(session_id, index)
+    min_receivers = waiting_for
+    max_wait = session.max_wait_seconds if index == 0 else int(setting("MULTICAST_STREAM_WAIT"))
     argv = sender_argv(session, stream, min_receivers, max_wait)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    # stdin is the start key. Should the supervisor die, the pipe's end reads as one: the
+    # sender starts for those connected (they verify every chunk) until cleanup_orphans.
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     output = SenderOutput(proc)
     write_pidfile(session_id, sender=proc.pid)
@@ -122,6 +169,7 @@ def send_stream(session_id: int, stream: dict) -> str | None:
     session.append_log(f"stream {index}: {' '.join(argv)}")
     db.session.commit()
     started_at: float | None = None
+    pressed = False
     try:
         while proc.poll() is None:
             time.sleep(0.5)
@@ -133,6 +181,13 @@ def send_stream(session_id: int, stream: dict) -> str | None:
             session = _reload(session_id)
             if not session.live:
                 return None
+            if started_at is None and not pressed:
+                decision = start_decision(_waiting_for(session, index), len(output.receivers),
+                                          min_receivers)
+                if decision == "skip":
+                    return _stream_skipped(session_id, index)
+                if decision == "start":
+                    pressed = _press_start(proc, session, index, len(output.receivers))
             if session.streams[index].get("sent_bytes") != output.sent_bytes:
                 _update_stream(session, index, sent_bytes=output.sent_bytes)
                 db.session.commit()
@@ -144,6 +199,7 @@ def send_stream(session_id: int, stream: dict) -> str | None:
         if proc.poll() is None:
             kill_group(proc.pid, "udp-sender")
             proc.wait()
+        proc.stdin.close()
         output.join()
     session = _reload(session_id)
     if proc.returncode == 0 and not output.started.is_set():
@@ -159,6 +215,31 @@ def send_stream(session_id: int, stream: dict) -> str | None:
     session.sender_pid = None
     db.session.commit()
     return None
+
+
+def _press_start(proc: subprocess.Popen, session: MulticastSession, index: int,
+                 connected: int) -> bool:
+    """Start a waiting udp-sender now, as a key pressed on its keyboard does."""
+    try:
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+    except OSError:
+        return False  # it exited meanwhile: the loop sees why
+    session.append_log(f"stream {index}: starting with the {connected} connected receiver(s): "
+                       "no other client is to come (the others failed or finished)")
+    db.session.commit()
+    return True
+
+
+def _stream_skipped(session_id: int, index: int) -> str:
+    """Mark a stream no client is left to receive; no sender runs for it."""
+    session = _reload(session_id)
+    reason = f"stream {index} was not sent: every client failed or finished before it"
+    _update_stream(session, index, state="skipped", finished_at=str(utcnow()), error=reason)
+    session.sender_pid = None
+    session.append_log(reason)
+    db.session.commit()
+    return reason
 
 
 def _stream_failed(session_id: int, index: int, state: str, reason: str) -> str:
@@ -222,6 +303,13 @@ def supervise(session_id: int) -> None:
                                               f"{session.max_wait_seconds} s: {error}")
                 return
         wait_for_clients(session_id)
+        session = _reload(session_id)
+        if session.clients and all(c.state == "failed" for c in session.clients):
+            # Nobody got the image (refused at join or by their preflight, or failed later).
+            errors.insert(0, f"every client failed ({len(session.clients)}); see each "
+                             "machine's error")
+            _finish(session_id, "failed", "; ".join(errors))
+            return
         _finish(session_id, "finished", "; ".join(errors))
     except Stopped:
         db.session.rollback()

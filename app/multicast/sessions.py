@@ -215,6 +215,17 @@ def join_session(session: MulticastSession, client_id: str, address: str = "",
     return member
 
 
+def fail_member(member: MulticastClient, error: str) -> None:
+    """Record that a client failed or was refused, and why, on the session (caller commits).
+
+    A failed client no longer counts among the receivers the sender waits for
+    (`app.multicast.sender.receivers_to_wait_for`), so it never holds the others up.
+    """
+    member.state, member.error = "failed", (error or "failed")[:4000]
+    member.finished_at = utcnow()
+    member.session.append_log(f"{member.label}: failed: {member.error}")
+
+
 def finish_session(session: MulticastSession, state: str, error: str = "") -> None:
     """Close a session: free its ports and record history on the image and each computer."""
     if not session.live and session.finished_at is not None:

@@ -12,12 +12,14 @@ stream it missed over HTTP and ends with the same files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -113,13 +115,54 @@ def blank_disk(lab, name: str, mib: int) -> Path:
     return path
 
 
-def start_client(lab, host: int, session: str, disk: Path) -> subprocess.Popen:
-    """Run `castor-client multicast` inside host's namespace."""
+def marked_disk(lab, name: str, mib: int) -> Path:
+    """Create a disk-image file with a marker pattern where a deploy writes first: the
+    table areas at both ends and the first partitions' start."""
+    path = blank_disk(lab, name, mib)
+    marker = b"castor: not to be written " * 40326  # about 1 MiB
+    with open(path, "r+b") as handle:
+        for offset in (0, 1 << 20, (mib - 1) << 20):
+            handle.seek(offset)
+            handle.write(marker[:1 << 20])
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    """Return the SHA-256 of a whole disk-image file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while data := handle.read(8 << 20):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def path_without(lab, tool: str) -> str:
+    """Return a PATH holding every program of this one but `tool` (an imaging environment
+    that lacks it)."""
+    folder = lab["base"] / f"path-without-{tool}"
+    if not folder.exists():
+        folder.mkdir()
+        for directory in os.environ.get("PATH", "").split(os.pathsep):
+            if not os.path.isdir(directory):
+                continue
+            for entry in os.scandir(directory):
+                target = folder / entry.name
+                if entry.name != tool and not target.exists() and os.access(entry.path,
+                                                                            os.X_OK):
+                    target.symlink_to(entry.path)
+    return str(folder)
+
+
+def start_client(lab, host: int, session: str, disk: Path, client_id: str | None = None,
+                 path: str | None = None) -> subprocess.Popen:
+    """Run `castor-client multicast` inside host's namespace (with its own PATH if given)."""
+    env = dict(os.environ, PATH=path) if path else None
     return subprocess.Popen(
         [*lab["lan"].prefix(host), sys.executable, "-m", "client.main",
          "--server", f"http://{lab['lan'].address(0)}:{PORT}", "--token", lab["token"],
-         "multicast", "--session", session, "--disk", str(disk), "--client-id", f"c{host}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         "multicast", "--session", session, "--disk", str(disk),
+         "--client-id", client_id or f"c{host}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 
 def api(lab, method: str, path: str, body: dict | None = None):
@@ -233,6 +276,48 @@ def test_three_receivers_get_every_file(lab):
         assert row.data["state"] == "finished"
         assert {m["client_id"] for m in row.data["machines"]} == {"c1", "c2", "c3"}
         assert db.session.scalar(db.select(db.func.count(MulticastPort.portbase))) == 0
+
+
+def test_refused_receivers_write_nothing_and_do_not_hold_up_the_others(lab):
+    """A receiver with too small a disk (refused by the planner when it joins) and one whose
+    imaging environment lacks partclone.ntfs (refused by its own preflight) leave their disks
+    byte-identical and say why on the session; the sender stops waiting for them, and the
+    two others start at once and end verified."""
+    session = create(lab, name="class-f", expected_clients=4, max_wait_seconds=120)
+    good = [blank_disk(lab, f"f{i}.img", 500) for i in range(2)]
+    small, no_tool = marked_disk(lab, "f-small.img", 64), marked_disk(lab, "f-tool.img", 500)
+    before = {disk: sha256_of(disk) for disk in (small, no_tool)}
+    procs = [start_client(lab, 1, "class-f", good[0]), start_client(lab, 2, "class-f", good[1]),
+             # Refused machines never run udp-receiver: two can share host 3.
+             start_client(lab, 3, "class-f", small, client_id="small"),
+             start_client(lab, 3, "class-f", no_tool, client_id="no-tool",
+                          path=path_without(lab, "partclone.ntfs"))]
+    # udp-sender alone would wait --max-wait (120 s) for the two that never connect.
+    results = finish_clients(procs, timeout=100)
+    final = ended(lab, session["id"])
+    assert [code for code, _ in results] == [0, 0, 1, 1], "\n---\n".join(
+        out for _, out in results)
+    assert final["state"] == "finished", final
+    started = datetime.fromisoformat(final["started_at"])
+    assert (started - datetime.fromisoformat(final["created_at"])).total_seconds() < 60, final
+    for disk in good:
+        assert ib.deployed_checksums(disk) == lab["sums"]
+    for disk, digest in before.items():
+        assert sha256_of(disk) == digest, f"{disk.name} was written by a refused deploy"
+    machines = {m["client_id"]: m for m in final["summary"]["machines"]}
+    assert machines["c1"]["state"] == machines["c2"]["state"] == "done", machines
+    assert machines["small"]["state"] == machines["no-tool"]["state"] == "failed"
+    too_small = "refused at join, nothing was written: destination disk 0 is too small"
+    assert machines["small"]["error"].startswith(too_small), machines["small"]
+    no_partclone = ("deploy refused, nothing was written: missing tools in this imaging "
+                    "environment: partclone.ntfs")
+    assert machines["no-tool"]["error"] == no_partclone, machines["no-tool"]
+    assert "destination disk 0 is too small" in results[2][1]
+    assert no_partclone in results[3][1]
+    log = lab_log(lab, session["id"])
+    assert f"client small: failed: {too_small}" in log
+    assert f"client no-tool: failed: {no_partclone}" in log
+    assert "stream 0: starting with the 2 connected receiver(s)" in log, log
 
 
 def test_killed_receiver_completes_over_http_and_late_joiner_is_refused(lab):

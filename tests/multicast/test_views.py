@@ -160,3 +160,35 @@ def test_api_join_reports_and_refusals(app, client, api_headers):
     doc = api.get("/api/v1/openapi.json", headers=api_headers).get_json()
     assert "/multicast/join" in doc["paths"]
     assert "/multicast/sessions/{session_id}/cancel" in doc["paths"]
+
+
+def test_join_refused_by_the_planner_is_recorded_as_failed(app, api_headers):
+    """A machine whose disk the image cannot fit gets the planner's words and is recorded as
+    failed (so the sender stops waiting for it); the same machine joins again once fixed."""
+    from tests.imaging.test_planner_input import LINUX, store_image
+
+    store_image(app, "fit", LINUX, "block", {})
+    api = app.test_client()
+    disk = {"logical_sector_size": 512, "physical_sector_size": 512}
+    small = api.post("/api/v1/multicast/join", headers=api_headers, json={
+        "session": "mc-fit", "client_id": "tiny", "disks": [{**disk, "size_bytes": 256 << 20}]})
+    assert small.status_code == 422
+    assert "destination disk 0 is too small" in small.get_json()["error"]
+    shown = api.get("/api/v1/multicast/sessions", headers=api_headers).get_json()["sessions"]
+    [member] = shown[0]["clients"]
+    assert member["client_id"] == "tiny" and member["state"] == "failed"
+    assert member["error"].startswith("refused at join, nothing was written: destination "
+                                      "disk 0 is too small")
+    with app.app_context():
+        log = db.session.scalar(db.select(MulticastSession).filter_by(name="mc-fit")).log
+        assert "client tiny: failed: refused at join, nothing was written" in log
+    fixed = api.post("/api/v1/multicast/join", headers=api_headers, json={
+        "session": "mc-fit", "client_id": "tiny", "disks": [{**disk, "size_bytes": 64 << 30}]})
+    assert fixed.status_code == 200, fixed.get_json()
+    failed = api.post(f"/api/v1/multicast/clients/{fixed.get_json()['client_id']}/failed",
+                      headers=api_headers, json={"error": "deploy refused, nothing was "
+                                                          "written: missing tools"})
+    assert failed.get_json()["state"] == "failed"
+    with app.app_context():
+        log = db.session.scalar(db.select(MulticastSession).filter_by(name="mc-fit")).log
+        assert "client tiny: failed: deploy refused, nothing was written: missing tools" in log
