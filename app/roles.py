@@ -31,7 +31,8 @@ POLICY: dict[str, str] = {
     "api_client.login": "public", "api_client.checkin": "public",
     # Signed calls of paired com servers.
     **{f"api_replication.{name}": "peer" for name in (
-        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename")},
+        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename",
+        "storage_space")},
     # The imaging client (task token or operator).
     **{f"api_client.{name}": "client" for name in (
         "create_upload", "delete_upload", "finish_upload", "images", "profile_options",
@@ -49,7 +50,9 @@ POLICY: dict[str, str] = {
     "admin.revoke_sessions": "admin", "admin.set_role": "admin", "admin.password": "read",
     # Images: operators change them; unprotecting (checked in the service) and deleting
     # need an admin.
-    "home": _RO, "dashboard.index": _RO, "images.search": _RO, "images.history": _RO,
+    "home": _RO, "dashboard.index": _RO, "dashboard.storage_card": _RO,
+    "dashboard.refresh_storage": "operate",
+    "images.search": _RO, "images.history": _RO,
     "images.schema": _RO,
     "images.schema_json": _RO, "images.progress": _RO,
     "images.new": _OP, "images.general": _OP, "images.categories": _OP,

@@ -94,6 +94,12 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def disk_space(storage_path: str | Path) -> tuple[int, int]:
+    """Return the free and total bytes of the filesystem holding the image store (OSError)."""
+    usage = shutil.disk_usage(storage_path)
+    return usage.free, usage.total
+
+
 def verify_folder(folder: Path, pace=None) -> list[str]:
     """Check every file of a manifest for size, SHA-256 and chunk digests; return problems.
 

@@ -1,4 +1,5 @@
-"""Replication jobs: copy an image to a peer, propagate deletes and renames, sweep."""
+"""Replication jobs: copy an image to a peer, propagate deletes and renames, ask a peer for
+its free space, sweep."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from app.extensions import db
 from app.integrity import mark
 from app.jobs import redis_connection
 from app.models import ComServer, Image, Job, ReplicationStatus
-from app.replication import queue_later, record_try, status_for
+from app.replication import queue_later, record_try, space, status_for
 from app.replication.identity import local_server_name
 from app.replication.lock import RedisLock, replication_lock_key
 from app.replication.remote import Peer, RemoteError
@@ -21,6 +22,8 @@ from app.replication.throttle import bucket_for_kbps
 from jobs.runner import JobFailure, tracked
 
 PROGRESS_EVERY = 0.5
+# A storage report is a few bytes computed at once: a peer this slow counts as unreachable.
+SPACE_TIMEOUT_SECONDS = 10
 
 
 def _peer(server: ComServer) -> Peer:
@@ -178,12 +181,39 @@ def _copy_not_renamed(name: str, server_id: int, error: str) -> None:
 
 
 @tracked
+def refresh_space(job: Job, server_id: int) -> None:
+    """Ask one peer for its image store's free and total bytes and record the answer."""
+    server = db.session.get(ComServer, server_id)
+    if server is None:
+        raise JobFailure("the server no longer exists")
+    try:
+        peer = Peer(server.url, server.shared_secret, local_server_name(),
+                    timeout=SPACE_TIMEOUT_SECONDS)
+        try:
+            free, total = peer.storage_space()
+        finally:
+            peer.close()
+    except RemoteError as exc:
+        space.record_failure(server, str(exc))
+        db.session.commit()
+        raise JobFailure(f"{server.display_name}: {exc}") from None
+    space.record_answer(server, free, total)
+    job.message = f"{server.display_name}: {free} bytes free of {total}"
+    db.session.commit()
+
+
+@tracked
 def sweep(job: Job, token: str | None = None) -> None:
-    """Queue replication for every image whose targets are missing or behind, then re-arm."""
+    """Queue replication for every image whose targets are missing or behind, then re-arm.
+
+    It also asks every peer for its free space, so the dashboard's figures stay recent.
+    """
     if not sweep_is_current(token):
         job.message = "superseded by a newer schedule"
         return
     count = queue_stale()
-    job.message = f"queued {count} replication job(s)"
+    asked = space.queue_refresh()
+    job.message = (f"queued {count} replication job(s) and {len(asked)} free space "
+                   "report(s)")
     if token is not None:
         schedule_sweep(token)

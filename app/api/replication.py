@@ -80,6 +80,17 @@ def ping():
                     "peer": g.replication_sender.display_name})
 
 
+@bp.get("/storage")
+@signed
+def storage_space():
+    """Report the free and total bytes of our image store, and nothing else about it."""
+    try:
+        free, total = storage.disk_space(_storage())
+    except OSError as exc:
+        return api_error(503, f"the image store cannot be measured: {exc.strerror}")
+    return jsonify({"server": local_server_name(), "free_bytes": free, "total_bytes": total})
+
+
 @bp.get("/images/<name>/manifest")
 @signed
 def manifest(name: str):
@@ -167,6 +178,11 @@ OPENAPI_PATHS = {
     "/replication/ping": {"get": {
         "summary": "Check a peer's URL and shared secret", "security": _SIGNED,
         "responses": {"200": {"description": "{ok, server, peer}"}, **_ERRORS}}},
+    "/replication/storage": {"get": {
+        "summary": "The free and total bytes of the peer's image store", "security": _SIGNED,
+        "responses": {"200": {"description": "{server, free_bytes, total_bytes}"},
+                      "503": {"description": "the image store cannot be measured"},
+                      **_ERRORS}}},
     "/replication/images/{name}/manifest": {"get": {
         "summary": "Our manifest, the files held (size, SHA-256) and the incoming copy",
         "security": _SIGNED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -36,6 +36,13 @@ class ComServer(db.Model):
     replicate_storage: Mapped[bool] = mapped_column(default=True)
     is_local: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The peer's image storage as it last reported it (app.replication.space): the last
+    # answer and when it came, and the error of the last try when that one failed.
+    space_free_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    space_total_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    space_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    space_tried_at: Mapped[datetime | None] = mapped_column(default=None)
+    space_error: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ReplicationNonce(db.Model):

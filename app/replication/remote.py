@@ -14,6 +14,8 @@ from app.replication.throttle import TokenBucket
 API = "/api/v1/replication"
 SEND_BLOCK = 256 * 1024
 SLOW_ANSWER_SECONDS = 3600
+# A short answer (the storage report) is a few dozen bytes: anything past this is not one.
+SMALL_ANSWER_BYTES = 64 * 1024
 
 
 class RemoteError(Exception):
@@ -56,10 +58,11 @@ class Peer:
     def call(self, method: str, path: str, query: dict | None = None, body: bytes = b"",
              body_sha256: str | None = None,
              on_sent: Callable[[int], None] | None = None,
-             wait: float | None = None) -> dict:
+             wait: float | None = None, limit: int | None = None) -> dict:
         """Send one signed request and return its JSON answer, or raise RemoteError.
 
-        `wait` overrides the socket timeout for calls whose answer takes long to compute.
+        `wait` overrides the socket timeout for calls whose answer takes long to compute;
+        `limit` refuses an answer longer than that many bytes without reading the rest.
         """
         signed_path = API + path + (f"?{urlencode(query)}" if query else "")
         digest = body_sha256 or (hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256)
@@ -88,7 +91,7 @@ class Peer:
                 if on_sent is not None:
                     on_sent(len(block))
             response = connection.getresponse()
-            raw = response.read()
+            raw = self._read(response, limit)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise RemoteError(f"{self.url} unreachable: {exc}", retryable=True) from None
@@ -97,6 +100,11 @@ class Peer:
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            if response.status < 400:
+                raise RemoteError(f"{self.url}: the answer is not a JSON object: "
+                                  f"{_snippet(raw)}", status=response.status)
             answer = {"error": raw[:200].decode(errors="replace")}
         if response.status >= 400:
             message = answer.get("error") or f"HTTP {response.status}"
@@ -107,9 +115,29 @@ class Peer:
                               retryable=retryable, body=answer)
         return answer
 
+    def _read(self, response: http.client.HTTPResponse, limit: int | None) -> bytes:
+        """Read an answer's body, refusing (and dropping the connection) past `limit` bytes."""
+        if limit is None:
+            return response.read()
+        raw = response.read(limit + 1)
+        if len(raw) > limit:
+            self.close()
+            raise RemoteError(f"{self.url}: the answer is longer than {limit} bytes")
+        return raw
+
     def ping(self) -> dict:
         """Check the URL and shared secret."""
         return self.call("GET", "/ping")
+
+    def storage_space(self) -> tuple[int, int]:
+        """Ask the peer for the free and total bytes of its image store."""
+        answer = self.call("GET", "/storage", limit=SMALL_ANSWER_BYTES)
+        free, total = answer.get("free_bytes"), answer.get("total_bytes")
+        if not all(type(value) is int and value >= 0 for value in (free, total)) \
+                or free > total:
+            raise RemoteError(f"{self.url}: the storage report is not two byte counts "
+                              f"(free <= total): {_snippet(json.dumps(answer).encode())}")
+        return free, total
 
     def report(self, name: str) -> dict:
         """Fetch what the peer holds of an image."""
@@ -159,3 +187,9 @@ class Peer:
         """Ask the peer to rename an image."""
         return self.call("POST", f"/images/{old}/rename",
                          body=json.dumps({"new_name": new}).encode())
+
+
+def _snippet(raw: bytes) -> str:
+    """Return the start of an unexpected answer, printable, for an error message."""
+    text = raw[:200].decode(errors="replace")
+    return repr(text) if text else "an empty body"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 
@@ -10,7 +11,8 @@ import pytest
 
 from app import storage
 from app.extensions import db
-from app.models import Image, Job, ReplicationStatus
+from app.filters import human_bytes
+from app.models import ComServer, Image, Job, ReplicationStatus
 from app.replication import queue_one, queue_replication
 from tests.conftest import create_user, sign_in
 from tests.replication.conftest import make_image, run_worker
@@ -335,3 +337,71 @@ def test_renaming_in_the_web_ui_renames_on_the_peers(trio, web):
     # The copies carry on under the new name: nothing needs sending again.
     job_ids = _replicate(a, image_id)
     assert all("0 bytes sent" in _job(a, job_id).message for job_id in job_ids)
+
+
+def _refresh_space(instance, client) -> None:
+    """Press Refresh on the dashboard's Storage card and let the worker ask the peers."""
+    page = client.get("/").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    answer = client.post("/dashboard/storage/refresh", data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert "Asking 2 servers for their free space." in client.get("/").text
+    run_worker(instance)
+
+
+def _space_cell(page: str, name: str) -> tuple[str, str]:
+    """Return the state and the words of a server's Free cell on the dashboard."""
+    row = re.search(rf'<tr data-server="{name}">.*?</tr>', page, re.S).group(0)
+    state = re.search(r'<td class="space" data-state="(\w+)"', row).group(1)
+    words = " ".join(re.sub(r"<[^>]+>", " ", row).split()).replace(" ,", ",")
+    return state, words
+
+
+def _space_row(instance, server_id: int) -> ComServer:
+    with instance.app.app_context():
+        row = db.session.get(ComServer, server_id)
+        db.session.expunge(row)
+        return row
+
+
+def test_the_dashboard_shows_each_peers_real_free_space_after_a_refresh(trio, web):
+    a, b, c, ids = trio
+    _refresh_space(a, web)
+    page = web.get("/").text
+    assert 'data-refreshing="no"' in page
+    for peer, key in ((b, "b"), (c, "c")):
+        usage = shutil.disk_usage(peer.storage)
+        row = _space_row(a, ids[key])
+        assert row.space_error == "" and row.space_total_bytes == usage.total
+        assert abs(row.space_free_bytes - usage.free) < 256 * MIB  # the disk is shared
+        state, words = _space_cell(page, peer.name)
+        assert state == "reported"
+        shown = f"{human_bytes(row.space_free_bytes)} free of {human_bytes(usage.total)}, "
+        assert re.search(re.escape(shown) + r"\d+ s ago", words), words
+
+
+def test_a_stopped_peer_shows_unreachable_and_its_last_known_space(trio, web):
+    a, b, c, ids = trio
+    _refresh_space(a, web)
+    known = _space_row(a, ids["c"])
+    assert known.space_checked_at is not None
+    c.kill()
+    try:
+        _refresh_space(a, web)
+        page = web.get("/").text
+        state, words = _space_cell(page, "castor-c")
+        assert state == "failed"
+        assert (f"unreachable: [Errno 111] Connection refused, last known "
+                f"{human_bytes(known.space_free_bytes)} free of "
+                f"{human_bytes(known.space_total_bytes)}") in words
+        after = _space_row(a, ids["c"])
+        assert after.space_checked_at == known.space_checked_at
+        assert after.space_tried_at > known.space_checked_at
+        assert _space_cell(page, "castor-b")[0] == "reported"
+        with a.app.app_context():
+            job = db.session.scalar(db.select(Job).filter_by(kind="replication_space",
+                                                             object_id=ids["c"])
+                                    .order_by(Job.created_at.desc()))
+            assert job.status == "failed" and "castor-c" in job.error
+    finally:
+        c.start()

@@ -27,7 +27,8 @@ EXPECTED: dict[str, str | dict] = {
     "auth.login": ANYONE, "auth.logout": ANYONE, "static": ANYONE, "health": ANYONE,
     "boot.ipxe": ANYONE, "boot.files": ANYONE, "api_openapi.openapi": ANYONE,
     "api_client.login": ANYONE, "api_client.checkin": ANYONE,
-    "home": RO, "dashboard.index": RO,
+    "home": RO, "dashboard.index": RO, "dashboard.storage_card": RO,
+    "dashboard.refresh_storage": OP,
     # users, tokens, passwords
     "admin.index": AD, "admin.create_user": AD, "admin.delete_user": AD, "admin.set_role": AD,
     "admin.create_token": AD, "admin.revoke_token": AD, "admin.revoke_sessions": AD,
@@ -84,7 +85,8 @@ EXPECTED: dict[str, str | dict] = {
     "api_replication_servers.delete_server": AD, "api_replication_servers.image_status": RO,
     "api_replication_servers.replicate_image": OP,
     **{f"api_replication.{n}": PEER for n in (
-        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename")},
+        "commit", "delete", "get_file", "manifest", "ping", "put_file", "rename",
+        "storage_space")},
     # the imaging client: a task token, or an operator's token
     **{f"api_client.{n}": CLIENT for n in (
         "create_upload", "delete_upload", "finish_upload", "images", "profile_options",
