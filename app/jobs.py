@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from flask import current_app
@@ -49,10 +50,11 @@ def enqueue(func_path: str, kind: str, object_type: str = "", object_id: int | N
 
     When RQ does not take the job (Redis down), the row is marked failed with the reason,
     so no row says "queued" for a job no worker will ever see, and NotQueued is raised.
+    The row keeps `args` (plain JSON values) so a failed job can be queued again.
     """
     job_id = uuid.uuid4().hex
     row = Job(id=job_id, kind=kind, object_type=object_type, object_id=object_id,
-              message=message)
+              message=message, arguments=json.dumps(list(args)))
     db.session.add(row)
     db.session.commit()
     try:

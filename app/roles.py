@@ -100,6 +100,8 @@ POLICY: dict[str, str] = {
     "servers.index": _RO, "servers.new": "admin", "servers.edit": "admin",
     "servers.delete": "admin", "servers.test_connection": "admin", "servers.settings": "admin",
     "replication.image_replication": _OP, "replication.replicate_now": _OP,
+    # Sending a failed delete or rename again deletes or renames on a peer: as deleting here.
+    "replication.retry_propagation": "admin",
     "api_replication_servers.list_servers": _RO, "api_replication_servers.get_server": _RO,
     "api_replication_servers.create_server": "admin",
     "api_replication_servers.update_server": "admin",

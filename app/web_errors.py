@@ -1,4 +1,4 @@
-"""Styled error pages for the web UI (400, 403, 404, 405, 500); `/api` answers stay JSON.
+"""Styled error pages for the web UI (400, 403, 404, 405, 409, 500); `/api` answers stay JSON.
 
 Handlers are registered by status code. Under `/api` they hand the error to the class-based
 `HTTPException` handler when one is registered (the API's JSON boundary), so both coexist.
@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from app import htmx
 
 TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 500: "Server error"}
+          405: "Method not allowed", 409: "Not possible now", 500: "Server error"}
 CSRF_MESSAGE = ("The page's security token is no longer valid (you may have signed out or in "
                 "again in another tab). Nothing was saved.")
 # Fields never echoed back into a page.

@@ -89,7 +89,7 @@ def page():
     """Render the whole dashboard."""
     return render_template("dashboard/index.html", replication=replication_counts(),
                            chart=activity_chart(), propagation_failures=recent_failures(),
-                           **storage_context(), **live_context())
+                           retry_form=ConfirmForm(), **storage_context(), **live_context())
 
 
 @bp.get("/")

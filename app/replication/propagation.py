@@ -9,14 +9,20 @@ The image workflows (app.images.service) call these after their local change com
   with a replication status row for it, and the targets of its replication mode.
 - Nothing here raises: the local change is done, and a job that could not be queued is a
   failed job row, listed on the dashboard with the jobs that failed on the peer.
+- A failed job can be queued again for its server (`retry`) while the change still makes
+  sense there; the newest attempt of a change hides the older ones from the dashboard.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.orm import aliased
+
+from app.errors import NotFound, Refused
 from app.extensions import db
 from app.jobs import never_queued
 from app.models import ComServer, Image, Job, ReplicationStatus
@@ -115,10 +121,93 @@ def _outcome(action: str, servers: list[ComServer], queue_jobs) -> Propagation:
     return Propagation(action, frozenset(queued), frozenset(set(names.values()) - queued))
 
 
+class RetryRefused(Refused):
+    """A failed delete or rename that no longer makes sense to send (answered 409)."""
+
+    status = 409
+
+
+def _later_attempt():
+    """A condition: a newer job sends the same change to the same server."""
+    newer = aliased(Job)
+    return db.select(newer.id).where(
+        newer.kind == Job.kind, newer.object_id == Job.object_id,
+        newer.arguments == Job.arguments, newer.arguments != "",
+        newer.created_at > Job.created_at).exists()
+
+
 def recent_failures(days: int = 30, limit: int = 10) -> list[Job]:
-    """Return the newest deletes and renames that failed on (or never reached) a peer."""
+    """Return the newest deletes and renames that failed on (or never reached) a peer.
+
+    A failure sent again since (its retry queued, running, done or failed in turn) is left
+    out: the newest attempt speaks for the change.
+    """
     return list(db.session.scalars(
         db.select(Job).where(Job.kind.in_(KINDS), Job.status == "failed",
-                             Job.created_at >= utcnow() - timedelta(days=days))
+                             Job.created_at >= utcnow() - timedelta(days=days),
+                             ~_later_attempt())
         .order_by(Job.created_at.desc()).limit(limit)
     ))
+
+
+def retry(job_id: str) -> Job:
+    """Queue a failed delete or rename again for its server; return the new job row.
+
+    Raises RetryRefused when the change no longer makes sense there: the server was
+    removed, the job was already sent again, or an image here took one of its names since.
+    """
+    row = db.session.get(Job, job_id)
+    if row is None or row.kind not in KINDS:
+        raise NotFound(f"no delete or rename job {job_id}")
+    what = f"The job to {row.message}"
+    if row.status != "failed":
+        raise RetryRefused(f"{what} is {row.status}: only a failed one is retried.")
+    if db.session.scalar(db.select(Job.id).where(Job.id == row.id, _later_attempt())):
+        raise RetryRefused(f"{what} was already sent again: the dashboard shows the newest "
+                           "attempt.")
+    server = db.session.get(ComServer, row.object_id) if row.object_id is not None else None
+    if server is None or server.is_local:
+        raise RetryRefused(f"{what} cannot be sent again: that server was removed from "
+                           "Servers.")
+    args = _arguments(row, server)
+    if row.kind == "replication_delete":
+        (name,) = args
+        _refuse_if_here(name, f"deleting {name} on {server.display_name} could remove the "
+                        "copy of the new image")
+        jobs = propagate_delete(name, [server])
+    else:
+        old, new = args
+        _refuse_if_here(old, f"renaming {old} on {server.display_name} could rename the "
+                        "copy of the new image")
+        image = db.session.scalar(db.select(Image).filter_by(name=new))
+        if image is None or image.created_at > row.created_at or image.origin:
+            raise RetryRefused(
+                f"The image {new} this rename was for is no longer here (renamed again, "
+                f"deleted or replaced since): renaming {old} to {new} on "
+                f"{server.display_name} would no longer follow a change made here. The "
+                "next replication sends the image under its current name.")
+        jobs = propagate_rename(old, new, [server])
+    if not jobs:
+        raise RetryRefused(f"{what} could not be queued again; the server log says why.")
+    return jobs[0]
+
+
+def _arguments(row: Job, server: ComServer) -> list[str]:
+    """Return the image name(s) a delete or rename job was queued with, or refuse."""
+    try:
+        args = json.loads(row.arguments)
+    except ValueError:
+        args = None
+    count = 2 if row.kind == "replication_delete" else 3
+    if not (isinstance(args, list) and len(args) == count and args[-1] == server.id
+            and all(isinstance(name, str) for name in args[:-1])):
+        raise RetryRefused(f"The job to {row.message} was queued before job arguments were "
+                           f"kept: repeat the change on {server.display_name} by hand.")
+    return args[:-1]
+
+
+def _refuse_if_here(name: str, risk: str) -> None:
+    """Refuse when an image of that name exists here again (made since the change)."""
+    if db.session.scalar(db.select(Image.id).filter_by(name=name)) is not None:
+        raise RetryRefused(f"An image named {name} exists here again (made or received "
+                           f"since this change): {risk}.")

@@ -1,16 +1,20 @@
-"""The image's Replication tab: mode, live per-server status and Replicate now."""
+"""The image's Replication tab (mode, live per-server status, Replicate now) and Retry of a
+failed delete or rename listed on the dashboard."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app import htmx
+from app.errors import NotFound
 from app.extensions import db
 from app.images.forms import ConfirmForm
 from app.images.loaders import image_or_404
+from app.jobs import never_queued
 from app.models import ComServer, Image, Job, ReplicationStatus
 from app.replication import identity, queue_replication
 from app.replication.forms import MODE_LABELS, ImageReplicationForm, checked_ids
+from app.replication.propagation import RetryRefused, retry
 
 bp = Blueprint("replication", __name__)
 
@@ -85,3 +89,20 @@ def replicate_now(image_id: int):
         else:
             flash("This image has no target server: check its mode and the servers.", "error")
     return redirect(url_for("replication.image_replication", image_id=image.id), 303)
+
+
+@bp.post("/replication/jobs/<job_id>/retry")
+def retry_propagation(job_id: str):
+    """Queue a failed delete or rename again for its server, unless it no longer makes sense."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            row = retry(job_id)
+        except NotFound as exc:
+            abort(404, description=str(exc))
+        except RetryRefused as exc:
+            abort(409, description=str(exc))
+        if never_queued(row):
+            flash(f"Could not queue the job to {row.message} again: {row.error}", "error")
+        else:
+            flash(f"Queued again: {row.message}.", "success")
+    return redirect(url_for("dashboard.index"), 303)

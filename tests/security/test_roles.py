@@ -80,6 +80,7 @@ EXPECTED: dict[str, str | dict] = {
     "servers.index": RO, "servers.new": AD, "servers.edit": AD, "servers.delete": AD,
     "servers.test_connection": AD, "servers.settings": AD,
     "replication.image_replication": _rw(RO, OP), "replication.replicate_now": OP,
+    "replication.retry_propagation": AD,
     "api_replication_servers.list_servers": RO, "api_replication_servers.get_server": RO,
     "api_replication_servers.create_server": AD, "api_replication_servers.update_server": AD,
     "api_replication_servers.delete_server": AD, "api_replication_servers.image_status": RO,
@@ -102,7 +103,7 @@ EXPECTED: dict[str, str | dict] = {
 
 ARGUMENTS = {"kind": "scripts", "tab": "general", "relative": "a/b",
              "filename": "missing.css", "name": "nothing-here", "path": "a/b",
-             "upload_id": "0123abcd"}
+             "upload_id": "0123abcd", "job_id": "0123abcd"}
 
 
 def _expected(endpoint: str, method: str) -> str:
