@@ -26,7 +26,8 @@ PAGES = (("dashboard", "/"), ("images", "/images/"), ("profile", "/images/1/prof
 
 
 def seed(app) -> None:
-    """A small lab: images in categories, a running deploy, a replica, a month of activity."""
+    """A small lab: images in categories, a running deploy, a replica and its server's
+    reported space, a month of activity."""
     with app.app_context():
         lab, office = Category(name="lab"), Category(name="office")
         db.session.add_all([lab, office])
@@ -41,7 +42,10 @@ def seed(app) -> None:
             image.last_upload_at = utcnow() - timedelta(days=n * 3)
             images.append(image)
         peer = ComServer(display_name="castor-branch", url="http://10.0.0.2:5000",
-                         shared_secret="x" * 20)
+                         shared_secret="x" * 20, space_free_bytes=1210 << 30,
+                         space_total_bytes=1863 << 30,
+                         space_checked_at=utcnow() - timedelta(minutes=4))
+        peer.space_tried_at = peer.space_checked_at
         pc = Computer(name="lab-pc-07", mac="52:54:00:00:00:07")
         db.session.add_all([peer, pc])
         db.session.flush()

@@ -9,7 +9,15 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db as _db
-from app.models import Computer, ComServer, Image, MulticastSession, ReplicationStatus, Task
+from app.models import (
+    Computer,
+    ComServer,
+    Image,
+    Job,
+    MulticastSession,
+    ReplicationStatus,
+    Task,
+)
 from app.models.base import utcnow
 from app.tasks.service import finish_task
 from tests.browser import login
@@ -70,3 +78,36 @@ def test_dashboard_shows_live_tasks_multicast_storage_replication_and_chart(busy
     with busy.seed() as session:
         session.add(Task(kind="upload", state="queued", image_id=1, computer_id=1))
     expect(page.locator("#dashboard-tasks tr[data-state=queued]")).to_contain_text("lab-01")
+
+
+def test_storage_refresh_asks_the_peers_and_the_card_updates_itself(busy, page):
+    from jobs.worker import make_worker
+
+    login(page, busy.url + "/")
+    cell = page.locator("#dashboard-storage tr[data-server='castor-b'] td.space")
+    expect(cell).to_have_text("not reported yet")
+    page.click("#refresh-storage")
+    expect(page.locator("#flashes")).to_contain_text("Asking 1 server for their free space.")
+    card = page.locator("#dashboard-storage-card")
+    expect(card).to_have_attribute("data-refreshing", "yes")
+    expect(page.locator("#refresh-storage")).to_be_disabled()
+    make_worker(busy.app, simple=True).work(burst=True)  # nobody listens on castor-b's port
+    expect(card).to_have_attribute("data-refreshing", "no")  # swapped in without a reload
+    expect(cell).to_contain_text("unreachable: [Errno 111] Connection refused")
+    expect(cell).to_contain_text("never reported")
+    expect(page.locator("#refresh-storage")).to_be_enabled()
+
+
+def test_retry_sends_a_failed_delete_again_and_the_failure_leaves_the_card(busy, page):
+    with busy.seed() as session:
+        server = session.scalar(_db.select(ComServer))
+        session.add(Job(id="f" * 32, kind="replication_delete", object_type="com_server",
+                        object_id=server.id, status="failed", message="delete old on castor-b",
+                        error="deleting old on castor-b failed: unreachable",
+                        arguments=json.dumps(["old", server.id])))
+    login(page, busy.url + "/")
+    failure = page.locator("#dashboard-propagation-failures li")
+    expect(failure).to_contain_text("delete old on castor-b")
+    failure.locator("button", has_text="Retry").click()
+    expect(page.locator("#flashes")).to_contain_text("Queued again: delete old on castor-b.")
+    expect(page.locator("#dashboard-propagation-failures")).to_have_count(0)
