@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -52,8 +52,9 @@ class Image(db.Model):
     replication_mode: Mapped[str] = mapped_column(String(16), default="global")
     last_upload_id: Mapped[str | None] = mapped_column(String(64), default=None)
     last_upload_at: Mapped[datetime | None] = mapped_column(default=None)
-    size_on_server_bytes: Mapped[int] = mapped_column(default=0)
-    size_on_client_bytes: Mapped[int] = mapped_column(default=0)
+    # Images are many GiB: 64-bit columns (a plain Integer is 32-bit on PostgreSQL).
+    size_on_server_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    size_on_client_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     schema_json: Mapped[str | None] = mapped_column(Text, default=None)
     # The com server that replicated the image here ("" = uploaded or made here): only that
     # peer may change or delete it.

@@ -90,8 +90,8 @@ class ReplicationStatus(db.Model):
     server_id: Mapped[int] = mapped_column(ForeignKey("com_server.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16), default="pending")
     percent: Mapped[int] = mapped_column(default=0)
-    rate_bps: Mapped[int] = mapped_column(default=0)
-    bytes_sent: Mapped[int] = mapped_column(default=0)
+    rate_bps: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     # The upload id of the copy last replicated, so a sweep can tell stale targets apart.
     upload_id: Mapped[str] = mapped_column(String(64), default="")
