@@ -7,7 +7,8 @@ own namespace onto a disk-image file. Every deployed disk is checked file by fil
 
 The fault tests (a receiver killed, restarted, losing packets, the sender killed, a stream
 over its time limit) check that no machine fails for what HTTP can fix: each completes the
-stream it missed over HTTP and ends with the same files.
+stream it missed over HTTP and ends with the same files. A file (WIM) image of the same
+source disk, uploaded by `castor-client upload`, goes through the same sessions.
 """
 
 from __future__ import annotations
@@ -105,6 +106,33 @@ def lab(tmp_path_factory):
             server.kill()
             server.wait()
         lan.destroy()
+
+
+@pytest.fixture(scope="module")
+def wim_image(lab):
+    """The lab's source disk uploaded as file (WIM) image `wim` by the real client."""
+    with lab["app"].app_context():
+        image = Image(name="wim", image_type="file", environment="linux")
+        image.profiles.append(default_profile_for("file", "linux"))
+        slow = default_profile_for("file", "linux")
+        slow.name = "slow"
+        slow.multicast_sender_args = "--max-bitrate 60m"
+        image.profiles.append(slow)
+        db.session.add(image)
+        db.session.commit()
+    upload = subprocess.run(
+        [*lab["lan"].prefix(1), sys.executable, "-m", "client.main", "--server",
+         f"http://{lab['lan'].address(0)}:{PORT}", "--token", lab["token"], "upload",
+         "--image", "wim", "--disk", str(lab["base"] / "source.img")],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert upload.returncode == 0, upload.stderr[-3000:]
+    folder = lab["base"] / "storage" / "images" / "wim"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    files = [f for f in manifest["files"] if f["kind"] == "wim"]
+    assert [(f["partition"], f["filesystem"]) for f in files] == [(1, "ext4"), (2, "ntfs")]
+    # The stream must span several 16 MiB chunks for the HTTP completion to resume mid-file.
+    assert all(f["size_bytes"] > 2 * f["chunk_bytes"] for f in files), files
+    return manifest
 
 
 def blank_disk(lab, name: str, mib: int) -> Path:
@@ -501,3 +529,82 @@ def test_partition_timeout_is_completed_over_http(lab):
     assert final["summary"]["all_fell_back"] is True
     assert "warning: " in lab_log(lab, session["id"])
     assert not udp_processes(str(lab["base"]), "--portbase")
+
+
+def test_file_image_reaches_every_receiver(lab, wim_image):
+    """A WIM image (ext4 and NTFS, gzip) multicast to two disks of different sizes: each
+    gets filesystems made before the apply, with the source's labels and every file."""
+    session = create(lab, image="wim", name="class-w", expected_clients=2, max_wait_seconds=20)
+    with lab["app"].app_context():
+        streams = db.session.get(MulticastSession, session["id"]).streams
+        assert [(s["kind"], s["filesystem"]) for s in streams] == [("wim", "ext4"),
+                                                                   ("wim", "ntfs")]
+    disks = [blank_disk(lab, f"w{i}.img", mib) for i, mib in enumerate((460, 700))]
+    procs = [start_client(lab, host, "class-w", disk) for host, disk in enumerate(disks, 1)]
+    results = finish_clients(procs)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    assert all(m["multicast_bytes"] > 0 for m in splits.values()), splits
+    for disk in disks:
+        assert_file_image_deployed(lab, disk)
+
+
+def test_file_image_stream_cut_mid_apply_completes_over_http(lab, wim_image):
+    """A receiver whose udp-receiver dies while wimlib applies the stream goes on over HTTP
+    from the last verified chunk: the apply reads one unbroken stream and ends verified."""
+    session = create(lab, image="wim", name="class-wk", profile="slow", expected_clients=2,
+                     max_wait_seconds=20, retries_until_drop=12)
+    disks = [blank_disk(lab, f"wk{i}.img", 500) for i in range(2)]
+    procs = [start_client(lab, host, "class-wk", disk) for host, disk in enumerate(disks, 1)]
+    pid = wait_for(lambda: host_receiver(lab, 2), 30, "the victim's udp-receiver")
+    # Cut once the apply holds a verified chunk, with more than one chunk still to come.
+    wait_for(lambda: received(lab, session["id"], "c2", 0) >= ib.CHUNK_BYTES, 60,
+             "the victim to restore its first chunk")
+    os.kill(pid, signal.SIGKILL)
+    results = finish_clients(procs, timeout=180)
+    final = ended(lab, session["id"])
+    splits = check_every_machine(lab, final, disks, results)
+    victim = splits["c2"]
+    [fell_back] = victim["fell_back"]
+    assert fell_back["stream"] == 0 and "udp-receiver failed" in fell_back["text"], victim
+    assert "multicast" in fell_back["text"] and "then HTTP" in fell_back["text"], victim
+    # Stream 1 came by multicast; of stream 0, whole verified chunks did, the rest by HTTP.
+    first = victim["multicast_bytes"] - final["streams"][1]["size_bytes"]
+    assert first > 0 and first % ib.CHUNK_BYTES == 0, victim
+    assert victim["http_bytes"] == final["streams"][0]["size_bytes"] - first, victim
+    assert "restored again over HTTP" not in results[1][1]
+    for disk in disks:
+        assert_file_image_deployed(lab, disk)
+
+
+def received(lab, session_id: int, client_id: str, stream: int) -> int:
+    """Return the bytes a client last reported restored from one stream."""
+    clients = session_state(lab, session_id)["clients"]
+    member = next((c for c in clients if c["client_id"] == client_id), None)
+    return int(((member or {}).get("progress") or {}).get(str(stream), {}).get("bytes", 0))
+
+
+def assert_file_image_deployed(lab, disk: Path) -> None:
+    """Check a disk deployed from the WIM image: the source's labels and ext4 UUID, the
+    filesystems filling their partitions, and clean fsck runs."""
+    source = {p["number"]: p for p in json.loads(
+        (lab["base"] / "storage" / "images" / "wim" / "schema.json").read_text())
+        ["disks"][0]["partitions"]}
+    for number, part in enumerate(ib.partitions(str(disk)), start=1):
+        dev = ib.attach(str(disk), part["start"] * 512, part["size"] * 512)
+        try:
+            found = dict(line.split("=", 1) for line in ib.sh(
+                "blkid", "-p", "-o", "export", dev).splitlines() if "=" in line)
+            fs = source[number]["filesystem"]
+            assert found["TYPE"] == fs["type"] and found.get("LABEL") == fs["label"], found
+            if fs["type"] == "ext4":
+                assert found["UUID"] == fs["uuid"], found
+                subprocess.run(["e2fsck", "-fn", dev], check=True, capture_output=True)
+                head = ib.sh("dumpe2fs", "-h", dev)
+                size = (int(head.split("Block count:")[1].split()[0])
+                        * int(head.split("Block size:")[1].split()[0]))
+                assert size > part["size"] * 512 - (8 << 20), (size, part)
+            else:
+                subprocess.run(["ntfsfix", "-n", dev], check=True, capture_output=True)
+        finally:
+            ib.detach(dev)
