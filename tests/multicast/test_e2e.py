@@ -549,6 +549,7 @@ def test_file_image_reaches_every_receiver(lab, wim_image):
         assert_file_image_deployed(lab, disk)
 
 
+@pytest.mark.boot_full  # about 40 s: in make test-boot
 def test_file_image_stream_cut_mid_apply_completes_over_http(lab, wim_image):
     """A receiver whose udp-receiver dies while wimlib applies the stream goes on over HTTP
     from the last verified chunk: the apply reads one unbroken stream and ends verified."""
