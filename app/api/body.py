@@ -21,18 +21,24 @@ TEXT_MAX = 65536
 
 @dataclass(frozen=True)
 class Field:
-    """One JSON field: its type (or types), limits and whether null is allowed."""
+    """One JSON field: its type (or types), limits and whether null is allowed.
+
+    A list's `items` is a type or the Field of each item; an object's `fields` (with its
+    `required` keys) is the spec its keys are checked by, as `check_fields` checks a body.
+    """
 
     kind: type | tuple[type, ...]
     max_length: int | None = None
     nullable: bool = False
     minimum: int | None = None
     maximum: int | None = None
-    items: type | None = None
+    items: type | Field | None = None
     enum: tuple | None = None
     pattern: str | None = None
     description: str = ""
     min_length: int | None = None
+    fields: dict[str, Field] | None = None
+    required: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> tuple[type, ...]:
@@ -40,7 +46,7 @@ class Field:
         return self.kind if isinstance(self.kind, tuple) else (self.kind,)
 
     def problem(self, value: object) -> str | None:
-        """Return what is wrong with a value, or None."""
+        """Return what is wrong with a value, or None (`clean` checks the keys of objects)."""
         if value is None:
             return None if self.nullable else "must not be null"
         kind = next((k for k in self.kinds if _is(value, k)), None)
@@ -64,10 +70,24 @@ class Field:
         if kind is str and self.pattern is not None and not re.search(self.pattern, value):
             return "is not in the expected form" + (f" ({self.description})"
                                                     if self.description else "")
-        if self.items is not None and not all(_item(self.items).problem(v) is None
-                                              for v in value):
-            return f"must be a list of {_TYPE_NAMES[self.items]}s"
+        if self.items is not None:
+            item = _item(self.items)
+            if not all(item.problem(v) is None for v in value):
+                return f"must be a list of {_TYPE_NAMES[item.kinds[0]]}s"
         return None
+
+    def clean(self, value: object) -> object:
+        """Return a value that has no `problem`, checked through: objects by their `fields`
+        (a key at fault is a BadRequest), lists item by item, whole numbers as int (`2.0`)."""
+        if self.fields is not None and isinstance(value, dict):
+            return check_fields(value, self.fields, self.required)
+        if self.items is not None and isinstance(value, list):
+            item = _item(self.items)
+            return [item.clean(v) for v in value]
+        if isinstance(value, float) and value.is_integer() and int in self.kinds \
+                and float not in self.kinds:
+            return int(value)
+        return value
 
     def schema(self) -> dict:
         """Return the JSON schema of the field."""
@@ -86,6 +106,11 @@ class Field:
         schema.update({key: value for key, value in limits.items() if value is not None})
         if self.items is not None:
             schema["items"] = _item(self.items).schema()
+        if self.fields is not None:
+            schema["additionalProperties"] = False
+            schema["properties"] = {key: field.schema() for key, field in self.fields.items()}
+            if self.required:
+                schema["required"] = list(self.required)
         return schema
 
 
@@ -102,18 +127,10 @@ def _is(value: object, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def whole(field: Field, value: object) -> object:
-    """Return a checked value with whole numbers as int (`2.0` → `2`), lists included."""
-    if isinstance(value, float) and value.is_integer() and int in field.kinds \
-            and float not in field.kinds:
-        return int(value)
-    if isinstance(value, list) and field.items is int:
-        return [int(v) if isinstance(v, float) else v for v in value]
-    return value
-
-
-def _item(kind: type) -> Field:
+def _item(kind: type | Field) -> Field:
     """Return the spec of a list's items: whole numbers in lists are ids."""
+    if isinstance(kind, Field):
+        return kind
     return Id() if kind is int else Field(kind)
 
 
@@ -133,29 +150,18 @@ def Text(max_length: int = TEXT_MAX, **kwargs) -> Field:  # noqa: N802
     return Field(str, max_length=max_length, **kwargs)
 
 
-DISK = {"size_bytes": Field(int, minimum=1, maximum=MAX_ID),
-        "logical_sector_size": Field(int, enum=(512, 1024, 2048, 4096)),
-        "physical_sector_size": Field(int, minimum=512, maximum=1 << 20),
-        "name": Text(256, description="the device, for messages")}
-DISKS = Field(list, items=dict, max_length=64, min_length=1, description="destination "
-              "disks: {size_bytes, logical_sector_size, physical_sector_size}")
+def Object(fields: dict[str, Field], required: tuple[str, ...] = (),  # noqa: N802
+           **kwargs) -> Field:
+    """Return the spec of an object whose keys are checked by their own field spec."""
+    return Field(dict, fields=fields, required=required, **kwargs)
 
 
-def check_disks(disks: list[dict], field: str = "disks") -> list[dict]:
-    """Check a list of destination disks (size and sector sizes); return it."""
-    checked = []
-    for disk in disks:
-        try:
-            checked.append(check_fields(disk, DISK, required=("size_bytes",)))
-        except BadRequest as exc:
-            raise BadRequest(f"{field}: {exc.message}", field) from None
-    return checked
-
-
-def disks_schema() -> dict:
-    """Return the JSON schema of a list of destination disks."""
-    return {"type": "array", "minItems": 1, "maxItems": 64,
-            "items": body_schema(DISK, ("size_bytes",))}
+DISK = Object({"size_bytes": Field(int, minimum=1, maximum=MAX_ID),
+               "logical_sector_size": Field(int, enum=(512, 1024, 2048, 4096)),
+               "physical_sector_size": Field(int, minimum=512, maximum=1 << 20),
+               "name": Text(256, description="the device, for messages")},
+              required=("size_bytes",))
+DISKS = Field(list, items=DISK, max_length=64, min_length=1)  # the destination disks
 
 
 def _depth(value: object) -> int:
@@ -210,7 +216,8 @@ def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] =
                  ignore: tuple[str, ...] = ()) -> dict:
     """Check a body's fields against a spec: unknown, missing or wrongly typed ones are a 400.
 
-    Keys in `ignore` (read-only fields of the answer's shape) are dropped.
+    Keys in `ignore` (read-only fields of the answer's shape) are dropped. A fault inside a
+    field (a key of an object in a list) names the field: `disks: size_bytes is required`.
     """
     fields = {}
     for key, value in body.items():
@@ -221,7 +228,10 @@ def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] =
         problem = spec[key].problem(value)
         if problem:
             raise BadRequest(f"{key} {problem}", key)
-        fields[key] = whole(spec[key], value)
+        try:
+            fields[key] = spec[key].clean(value)
+        except BadRequest as exc:
+            raise BadRequest(f"{key}: {exc.message}", key) from None
     for key in required:
         if key not in fields:
             raise BadRequest(f"{key} is required", key)
@@ -230,12 +240,7 @@ def check_fields(body: dict, spec: dict[str, Field], required: tuple[str, ...] =
 
 def body_schema(spec: dict[str, Field], required: tuple[str, ...] = ()) -> dict:
     """Return the JSON schema of a body checked by `check_fields(spec, required)`."""
-    schema: dict = {"type": "object", "additionalProperties": False,
-                    "properties": {key: disks_schema() if field is DISKS else field.schema()
-                                   for key, field in spec.items()}}
-    if required:
-        schema["required"] = list(required)
-    return schema
+    return Object(spec, required).schema()
 
 
 def query_int(name: str, default: int | None = None, minimum: int = 0,

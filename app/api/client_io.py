@@ -11,7 +11,6 @@ from app.api.body import (
     DISKS,
     Field,
     Id,
-    check_disks,
     check_fields,
     json_object,
     query_int,
@@ -115,7 +114,7 @@ def create_deploy():
     if profile is None:
         return api_error(404, f"image {image.name} has no profile {data.get('profile')}")
     require_profile(profile)
-    disks = check_disks(data.get("disks") or [])
+    disks = data.get("disks") or []
     if not disks:
         return api_error(400, "no destination disks given")
     storage = current_app.config["STORAGE_PATH"]

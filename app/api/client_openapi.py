@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.api.body import body_schema, disks_schema
+from app.api.body import body_schema
 from app.api.client import COMPLETE_FIELDS, UPLOAD_FIELDS
 from app.api.client_io import DEPLOY_FIELDS
 
@@ -25,13 +25,6 @@ def _op(summary: str, *, body: str | None = None, stream: bool = False,
         op["requestBody"] = {"required": True, "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
     return op
-
-
-def _deploy_schema() -> dict:
-    """The deploy body: its destination disks checked one by one (app.api.body.DISK)."""
-    schema = body_schema(DEPLOY_FIELDS)
-    schema["properties"]["disks"] = disks_schema()
-    return schema
 
 
 _STATUS = {200: "OK", 201: "Created", 206: "Partial content (Range)", 400: "Bad request",
@@ -77,7 +70,7 @@ OPENAPI_PATHS = {
                                  body="{image, profile, disks: [{size_bytes, "
                                  "logical_sector_size, physical_sector_size}]}",
                                  responses=(200, 404, 409, 422),
-                                 schema=_deploy_schema())},
+                                 schema=body_schema(DEPLOY_FIELDS))},
     f"{P}/progress": {"post": _op("Report progress", body="{task_id, step, disk, partition, "
                                   "bytes_done, bytes_total, rate_bytes_s, eta_s, percent}")},
     f"{P}/log": {"post": _op("Append to the task log", body="{task_id, text}")},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.api import api_error, token_required
-from app.api.body import DISKS, Field, body_schema, check_disks, check_fields, json_object
+from app.api.body import DISKS, Field, body_schema, check_fields, json_object
 from app.deploys import image_planner_input
 from app.extensions import db
 from app.imaging.errors import PlanError
@@ -29,7 +29,6 @@ def plan(image_id: int, profile_id: int):
     if profile is None or profile.image_id != image.id:
         return api_error(404, f"image {image_id} has no profile with id {profile_id}")
     body = check_fields(json_object(), PLAN_FIELDS, required=("disks",))
-    body["disks"] = check_disks(body["disks"])
     efi = body.get("efi")
     try:
         planner = image_planner_input(image, profile, current_app.config["STORAGE_PATH"], efi)

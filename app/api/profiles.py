@@ -11,7 +11,7 @@ import json
 from flask import Blueprint, current_app, jsonify
 
 from app.api import token_required
-from app.api.body import Id, Text, check_fields, json_object
+from app.api.body import Text, check_fields, json_object
 from app.extensions import db
 from app.models import Image, ImageProfile
 from app.modules.api import NotFound, kind_or_error
@@ -141,7 +141,8 @@ def add_assignment(image_id: int, profile_id: int, kind: str):
     body = json_object()
     fields = {k: v for k, v in body.items() if k != "module_id"}
     module_id = check_fields({"module_id": body.get("module_id")},
-                             {"module_id": Id()}, required=("module_id",))["module_id"]
+                             {"module_id": assignments.MODULE_ID},
+                             required=("module_id",))["module_id"]
     row = assignments.assign(profile, info, module_id, fields)
     db.session.commit()
     return jsonify(assignments.assignment_to_dict(info, row)), 201

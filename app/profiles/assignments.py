@@ -5,8 +5,7 @@ Lower priority runs first. Functions add rows and history to the session; the ca
 
 from __future__ import annotations
 
-import re
-
+from app.api.body import Field, Id, Text
 from app.errors import Refused
 from app.extensions import db
 from app.models import ImageProfile
@@ -16,9 +15,29 @@ from app.modules.domain import KINDS, Kind
 
 # Tab names of the profile pages -> module kinds.
 TAB_KINDS = {"scripts": "scripts", "sysprep": "syspreps", "filecopy": "filecopies"}
-# A partition number, or volume-group-name "-" logical-volume-name for LVM.
+# A partition number, or volume-group-name "-" logical-volume-name for LVM; spaces around
+# it are dropped.
 LVM_NAME = r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*"
-PARTITION_RE = re.compile(rf"^(\d{{1,3}}|{LVM_NAME}-{LVM_NAME})$")
+PARTITION_PATTERN = rf"^\s*(\d{{1,3}}|{LVM_NAME}-{LVM_NAME})\s*$"
+
+# The fields an assignment of each module kind takes: `_clean` checks them and the
+# OpenAPI request schemas (app.profiles.openapi) are built from them.
+PRIORITY = Field(int, minimum=0, maximum=9999, description="lower runs first")
+RUN_WHEN_FIELD = Field(str, enum=RUN_WHEN)
+DESTINATION_PARTITION = Text(128, pattern=PARTITION_PATTERN, description="number or vg-lv")
+ASSIGNMENT_FIELDS: dict[str, dict[str, Field]] = {
+    "scripts": {"priority": PRIORITY, "run_when": RUN_WHEN_FIELD},
+    "syspreps": {"priority": PRIORITY},
+    "filecopies": {"priority": PRIORITY, "destination_partition": DESTINATION_PARTITION},
+}
+# What a field that breaks its spec is refused with.
+REFUSALS = {
+    "priority": "must be a whole number from 0 to 9999",
+    "run_when": f"must be one of {', '.join(RUN_WHEN)}",
+    "destination_partition": "must be a partition number such as 2, or vg-lv for a logical "
+                             "volume such as vg0-root",
+}
+MODULE_ID = Id()  # the module an assignment adds (the API checks it before the other fields)
 
 
 class AssignmentError(Refused, ValueError):
@@ -55,31 +74,21 @@ def assignment_to_dict(kind: Kind, row) -> dict:
 
 
 def _clean(kind: Kind, data: dict) -> dict:
-    """Validate assignment fields (priority, run_when, destination_partition)."""
+    """Validate assignment fields against the kind's ASSIGNMENT_FIELDS; every fault at once."""
+    spec = ASSIGNMENT_FIELDS[kind.slug]
     errors: dict[str, str] = {}
     cleaned: dict = {}
-    allowed = {"priority"} | ({"run_when"} if kind.slug == "scripts" else set()) | (
-        {"destination_partition"} if kind.slug == "filecopies" else set())
     for field, value in data.items():
-        if field not in allowed:
+        if field not in spec:
             errors[field] = "is not an assignment field of this kind"
-        elif field == "priority":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9999:
-                errors[field] = "must be a whole number from 0 to 9999"
-            else:
-                cleaned[field] = value
-        elif field == "run_when":
-            if value not in RUN_WHEN:
-                errors[field] = f"must be one of {', '.join(RUN_WHEN)}"
-            else:
-                cleaned[field] = value
-        elif not isinstance(value, str) or not PARTITION_RE.match(value.strip()):
-            errors[field] = ("must be a partition number such as 2, or vg-lv for a logical "
-                             "volume such as vg0-root")
+        elif spec[field].problem(value) is not None:
+            errors[field] = REFUSALS[field]
         else:
-            cleaned[field] = value.strip()
+            cleaned[field] = spec[field].clean(value)
     if errors:
         raise AssignmentError(errors)
+    if "destination_partition" in cleaned:
+        cleaned["destination_partition"] = cleaned["destination_partition"].strip()
     return cleaned
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Integer
 
-from app.api.errors import MAX_ID
+from app.api.body import body_schema
 from app.models.modules import RUN_WHEN
 from app.models.profiles import OPTION_FIELDS, ImageProfile
 from app.modules.domain import KINDS
+from app.profiles.assignments import ASSIGNMENT_FIELDS, MODULE_ID
 from app.profiles.options import CHOICES
 
 
@@ -60,20 +61,10 @@ _NAME = {"type": "string", "minLength": 1, "maxLength": 64}
 
 
 def _assignment_body(slug: str, create: bool) -> dict:
-    """The fields an assignment of one module kind takes (app.profiles.assignments._clean)."""
-    props: dict = {"priority": {"type": "integer", "minimum": 0, "maximum": 9999,
-                                "description": "lower runs first"}}
-    if slug == "scripts":
-        props["run_when"] = {"type": "string", "enum": list(RUN_WHEN)}
-    if slug == "filecopies":
-        props["destination_partition"] = {"type": "string", "maxLength": 64,
-                                          "description": "number or vg-lv"}
-    schema: dict = {"type": "object", "additionalProperties": False, "properties": props}
+    """The fields an assignment of one module kind takes (assignments.ASSIGNMENT_FIELDS)."""
     if create:
-        schema["properties"] = {"module_id": {"type": "integer", "minimum": 1,
-                                              "maximum": MAX_ID}, **props}
-        schema["required"] = ["module_id"]
-    return schema
+        return body_schema({"module_id": MODULE_ID, **ASSIGNMENT_FIELDS[slug]}, ("module_id",))
+    return body_schema(ASSIGNMENT_FIELDS[slug])
 
 
 def _assignment_paths() -> dict:

@@ -206,3 +206,48 @@ def test_openapi_lists_profile_and_module_paths(client, api_headers) -> None:
     options = document["components"]["schemas"]["ProfileOptions"]["properties"]
     assert options["compression_algorithm"]["enum"] == ["none", "gzip", "lz4", "zstd"]
     assert options["upload_schema_only"]["type"] == "boolean"
+
+
+def test_assignment_request_schemas_are_the_fields_the_cleaner_takes(client, api_headers,
+                                                                     linux_image) -> None:
+    from app.profiles.assignments import ASSIGNMENT_FIELDS
+
+    image_id, profile_id = linux_image
+    paths = client.get("/api/v1/openapi.json", headers=api_headers).get_json()["paths"]
+    url = f"{_base(image_id)}/{profile_id}"
+    documented = "/images/{image_id}/profiles/{profile_id}"
+    every = set().union(*ASSIGNMENT_FIELDS.values())
+    modules = {"scripts": {"contents": "true"},
+               "syspreps": {"opening_tag": "<TimeZone>", "closing_tag": "</TimeZone>"},
+               "filecopies": {"destination_folder": "/drivers"}}
+    for slug, fields in ASSIGNMENT_FIELDS.items():
+        create = paths[f"{documented}/{slug}"]["post"]["requestBody"]["content"][
+            "application/json"]["schema"]
+        change = paths[f"{documented}/{slug}/{{assignment_id}}"]["patch"]["requestBody"][
+            "content"]["application/json"]["schema"]
+        assert set(create["properties"]) == {"module_id", *fields}
+        assert create["required"] == ["module_id"]
+        assert set(change["properties"]) == set(fields)
+        module = client.post(f"/api/v1/modules/{slug}", headers=api_headers,
+                             json={"name": f"m-{slug}", **modules[slug]}).get_json()
+        # Every field of another kind is refused with the rule's message, none is saved.
+        for other in sorted(every - set(fields)):
+            refused = client.post(f"{url}/{slug}", headers=api_headers,
+                                  json={"module_id": module["id"], other: "1"})
+            assert refused.status_code == 422
+            assert refused.get_json()["errors"] == {
+                other: "is not an assignment field of this kind"}
+        example = {"priority": 2.0, "run_when": "before_file_copy",
+                   "destination_partition": " vg0-root "}
+        assigned = client.post(f"{url}/{slug}", headers=api_headers,
+                               json={"module_id": module["id"],
+                                     **{k: example[k] for k in fields}})
+        assert assigned.status_code == 201, assigned.get_json()
+        assert assigned.get_json()["priority"] == 2
+        if "destination_partition" in fields:
+            assert assigned.get_json()["destination_partition"] == "vg0-root"
+            too_long = client.patch(f"{url}/{slug}/{assigned.get_json()['id']}",
+                                    headers=api_headers,
+                                    json={"destination_partition": "vg0-" + "r" * 125})
+            assert too_long.status_code == 422
+            assert "partition number" in too_long.get_json()["errors"]["destination_partition"]
