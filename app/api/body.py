@@ -243,10 +243,18 @@ def body_schema(spec: dict[str, Field], required: tuple[str, ...] = ()) -> dict:
     return Object(spec, required).schema()
 
 
+def query_one(name: str) -> str | None:
+    """Return a query parameter given at most once (None when absent), or a 400."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given once", name)
+    return values[0] if values else None
+
+
 def query_int(name: str, default: int | None = None, minimum: int = 0,
               maximum: int = MAX_ID) -> int | None:
     """Return a whole-number query parameter within bounds, or a 400."""
-    raw = request.args.get(name)
+    raw = query_one(name)
     if raw is None or raw == "":
         return default
     try:

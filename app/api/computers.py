@@ -59,7 +59,7 @@ def apply_computer(computer: Computer, data: dict) -> None:
             setattr(computer, key, data[key].strip())
     if "image_id" in data:
         if data["image_id"] is not None and db.session.get(Image, data["image_id"]) is None:
-            raise FieldError("No such image.", "image_id", 404)
+            raise FieldError("No such image.", "image_id", 422)
         computer.image_id = data["image_id"]
     if "profile_id" in data:
         computer.profile_id = data["profile_id"]
@@ -150,7 +150,7 @@ def apply_group(group: ComputerGroup, data: dict) -> None:
         members = db.session.scalars(db.select(Computer).filter(Computer.id.in_(ids))).all()
         missing = sorted(set(ids) - {c.id for c in members})
         if missing:
-            raise FieldError(f"No computers with ids {missing}.", "computer_ids", 404)
+            raise FieldError(f"No computers with ids {missing}.", "computer_ids", 422)
         group.members = list(members)
     if not group.name:
         raise FieldError("A name is required.", "name")

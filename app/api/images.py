@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import api_error, token_required
-from app.api.body import json_object
+from app.api.body import json_object, query_one
 from app.categories import domain as category_service
 from app.extensions import db
 from app.images import service
@@ -56,11 +56,14 @@ def _image_or_error(image_id: int) -> Image:
 @token_required
 def search_images():
     """Search images by name (q), category names (category, repeatable), mode and limit."""
+    raw_limit = query_one("limit")
     try:
-        limit = parse_limit(request.args.get("limit"))
+        if raw_limit == "":
+            raise ValueError("limit is a number or 'all', not empty")
+        limit = parse_limit(raw_limit)
     except ValueError as exc:
         return api_error(400, str(exc), field="limit")
-    mode = request.args.get("mode", "any")
+    mode = query_one("mode") or "any"
     if mode not in CATEGORY_MODES:
         return api_error(400, f"mode is one of: {', '.join(CATEGORY_MODES)}.", field="mode")
     names = [n.strip() for value in request.args.getlist("category")
@@ -69,7 +72,7 @@ def search_images():
         ids = [c.id for c in service.categories_by_names(names)]
     except ImageError as exc:
         return api_error(422, exc.message, field="category")
-    result = run_search(SearchParams(q=request.args.get("q", "").strip(), category_ids=ids,
+    result = run_search(SearchParams(q=(query_one("q") or "").strip(), category_ids=ids,
                                      mode=mode, limit=limit))
     preload_categories(result.images)
     images = []

@@ -50,7 +50,10 @@ def test_group_crud(app, client, api_headers):
     gid = made.json["group"]["id"]
     missing = client.patch(f"/api/v1/groups/{gid}", headers=api_headers,
                            json={"computer_ids": [ids[2], 999]})
-    assert missing.status_code == 404
+    # The group exists: an id in the body that names nothing is refused, not a missing group.
+    assert missing.status_code == 422 and missing.json["field"] == "computer_ids"
+    assert client.get(f"/api/v1/groups/{gid}", headers=api_headers).json["group"][
+        "computer_ids"] == ids[:2]
     changed = client.patch(f"/api/v1/groups/{gid}", headers=api_headers,
                            json={"computer_ids": [ids[2]], "description": "back row"})
     assert changed.json["group"]["computer_ids"] == [ids[2]]

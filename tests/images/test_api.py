@@ -127,7 +127,8 @@ def test_search(client, api_headers):
     page = client.get("/api/v1/images?limit=1", headers=api_headers).json
     assert page["total"] == 3 and page["limit"] == 1 and page["images"][0]["last_used_at"] is None
     for query, field in (("limit=0", "limit"), ("mode=xor", "mode"),
-                         ("category=nope", "category")):
+                         ("category=nope", "category"), ("limit=", "limit"),
+                         ("limit=2&limit=all", "limit"), ("q=a&q=b", "q")):
         response = client.get(f"/api/v1/images?{query}", headers=api_headers)
         assert response.status_code in (400, 422) and response.json["field"] == field
 
