@@ -382,6 +382,7 @@ def lab_log(lab, session_id: int) -> str:
         return db.session.get(MulticastSession, session_id).log
 
 
+@pytest.mark.boot_full  # make test-boot
 def test_receiver_losing_packets_ends_verified(lab):
     """A receiver losing most of its UDP packets is slowed or dropped, never failed."""
     lab["lan"].starve_udp(3, 8)
@@ -399,6 +400,7 @@ def test_receiver_losing_packets_ends_verified(lab):
     print({k: (m["multicast_bytes"], m["http_bytes"]) for k, m in splits.items()})
 
 
+@pytest.mark.boot_full  # make test-boot
 def test_receiver_starved_of_cpu_is_dropped_and_completes_over_http(lab):
     """A receiver frozen for longer than the sender's patience is dropped, then uses HTTP."""
     session = create(lab, name="class-cpu", profile="slow", expected_clients=3,
@@ -437,6 +439,7 @@ def test_restarted_client_rejoins_and_ends_verified(lab):
     assert "client c2: joined again while stream 0 was sending" in lab_log(lab, session["id"])
 
 
+@pytest.mark.boot_full  # make test-boot
 def test_killed_sender_lets_every_machine_finish(lab):
     """The sender of stream 0 dies mid-stream: everyone completes it by HTTP, the session
     goes on with stream 1."""
@@ -513,6 +516,7 @@ def _alive(pid: int | None) -> bool:
     return state != "Z"
 
 
+@pytest.mark.boot_full  # make test-boot
 def test_partition_timeout_is_completed_over_http(lab):
     """Streams over their time limit are stopped; the machine completes them by HTTP and the
     session is flagged as one where every machine fell back."""
