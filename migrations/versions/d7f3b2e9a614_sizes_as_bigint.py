@@ -18,17 +18,17 @@ COLUMNS = (("image", ("size_on_server_bytes", "size_on_client_bytes")),
            ("replication_status", ("rate_bps", "bytes_sent")))
 
 
-def upgrade():
+def _retype(old, new):
     for table, names in COLUMNS:
         with op.batch_alter_table(table) as batch:
             for name in names:
-                batch.alter_column(name, existing_type=sa.Integer(), type_=sa.BigInteger(),
+                batch.alter_column(name, existing_type=old(), type_=new(),
                                    existing_nullable=False)
+
+
+def upgrade():
+    _retype(sa.Integer, sa.BigInteger)
 
 
 def downgrade():
-    for table, names in COLUMNS:
-        with op.batch_alter_table(table) as batch:
-            for name in names:
-                batch.alter_column(name, existing_type=sa.BigInteger(), type_=sa.Integer(),
-                                   existing_nullable=False)
+    _retype(sa.BigInteger, sa.Integer)
