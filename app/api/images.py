@@ -63,7 +63,8 @@ def search_images():
         limit = parse_limit(raw_limit)
     except ValueError as exc:
         return api_error(400, str(exc), field="limit")
-    mode = query_one("mode") or "any"
+    mode = query_one("mode")
+    mode = "any" if mode is None else mode
     if mode not in CATEGORY_MODES:
         return api_error(400, f"mode is one of: {', '.join(CATEGORY_MODES)}.", field="mode")
     names = [n.strip() for value in request.args.getlist("category")
